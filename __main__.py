@@ -1,0 +1,82 @@
+"""The platform program: validate the stack's config, build the cluster, one
+Service per entry of the `services` map, Datadog where enabled, and export.
+Everything else lives in components/."""
+
+from __future__ import annotations
+
+import pulumi
+
+from components.service import Service, ServiceArgs
+from settings import load_settings
+
+# Validate everything first: a bad config registers no resource at all.
+config = load_settings()
+settings = config.settings
+stack = config.stack
+cluster_name = settings.cluster_name(stack)
+
+if settings.target == "aks":
+    from components.aks_cluster import AksCluster, AksClusterArgs
+
+    assert settings.aks is not None
+    cluster = AksCluster("aks", AksClusterArgs(stack=stack, cluster_name=cluster_name, settings=settings.aks))
+    pulumi.export("resourceGroupName", cluster.resource_group_name)
+    pulumi.export("oidcIssuerUrl", cluster.oidc_issuer_url)
+else:
+    from components.local_cluster import LocalCluster, LocalClusterArgs
+
+    cluster = LocalCluster("local", LocalClusterArgs(settings=settings.local))
+
+# Every Kubernetes object goes through this one explicit provider.
+on_cluster = pulumi.ResourceOptions(providers=[cluster.provider])
+
+services = {
+    name: Service(
+        name,
+        ServiceArgs(
+            name=name,
+            settings=service,
+            environment=stack,
+            kubernetes_minor=settings.kubernetes_minor,
+            spread_across_zones=settings.target == "aks" and bool(settings.aks and settings.aks.availability_zones),
+            secrets=config.secrets.service_secrets.get(name, {}),
+        ),
+        opts=on_cluster,
+    )
+    for name, service in settings.services.items()
+}
+
+if settings.datadog.enabled:
+    from components.datadog_agent import DatadogAgent, DatadogAgentArgs
+
+    assert config.secrets.datadog_api_key is not None
+    DatadogAgent(
+        "datadog",
+        DatadogAgentArgs(
+            settings=settings.datadog,
+            cluster_name=cluster_name,
+            environment=stack,
+            api_key=config.secrets.datadog_api_key,
+        ),
+        opts=on_cluster,
+    )
+    if settings.datadog.monitors_enabled:
+        # Imported here only: pulumi_datadog alone costs ~11 s and 240 MB.
+        from components.datadog_monitors import DatadogMonitors, DatadogMonitorsArgs
+
+        assert config.secrets.datadog_app_key is not None
+        DatadogMonitors(
+            "monitors",
+            DatadogMonitorsArgs(
+                settings=settings.datadog,
+                services=dict(settings.services),
+                cluster_name=cluster_name,
+                environment=stack,
+                api_key=config.secrets.datadog_api_key,
+                app_key=config.secrets.datadog_app_key,
+            ),
+        )
+
+pulumi.export("clusterName", cluster_name)
+pulumi.export("kubeconfig", cluster.kubeconfig)
+pulumi.export("serviceNamespaces", {name: service.namespace for name, service in services.items()})

@@ -1,0 +1,1 @@
+"""Platform components: one pulumi.ComponentResource per file."""

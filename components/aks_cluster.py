@@ -1,0 +1,258 @@
+"""AksCluster: the managed Kubernetes cluster of a cloud stack, its network,
+its upgrade schedules, and the one Kubernetes provider that talks to it."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+# Submodules only: the top-level pulumi_azure_native package imports every
+# Azure service and costs seconds at every preview.
+from pulumi_azure_native import authorization, containerservice, managedidentity, network, resources
+
+from components.kubeconfig import to_non_interactive
+from settings.model import AksSettings, MaintenanceWindow, NodePool
+
+# Built-in role that lets the cluster identity join its load balancers and
+# nodes to our subnet (required with a bring-your-own VNet).
+NETWORK_CONTRIBUTOR_ROLE = "4d97b98b-1d4f-4787-a291-c67834d212e7"
+SYSTEM_POOL_TAINT = "CriticalAddonsOnly=true:NoSchedule"
+
+
+@dataclass(frozen=True)
+class AksClusterArgs:
+    stack: str
+    cluster_name: str
+    settings: AksSettings
+
+
+class AksCluster(pulumi.ComponentResource):
+    """Resource group, VNet and subnet, user-assigned identity, the
+    ManagedCluster with both node pools, and both maintenance windows."""
+
+    provider: k8s.Provider
+    cluster_name: pulumi.Output[str]
+    resource_group_name: pulumi.Output[str]
+    kubeconfig: pulumi.Output[str]
+    oidc_issuer_url: pulumi.Output[str]
+
+    def __init__(self, name: str, args: AksClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("platform:cluster:AksCluster", name, None, opts)
+        self._args = args
+        s = args.settings
+        self._cluster_name = args.cluster_name
+        # Losing prod by a bad diff must be impossible, not just unlikely.
+        self._protect = s.protect
+
+        self._client = authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        group = self._build_resource_group()
+        subnet = self._build_network(group)
+        identity = self._build_identity(group, subnet)
+        cluster = self._build_cluster(group, subnet, identity)
+        self._build_maintenance(group, cluster)
+        self.kubeconfig = self._build_kubeconfig(group, cluster)
+        self.provider = k8s.Provider(
+            f"{name}-k8s",
+            kubeconfig=self.kubeconfig,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+        self.cluster_name = cluster.name
+        self.resource_group_name = group.name
+        self.oidc_issuer_url = cluster.oidc_issuer_profile.apply(lambda p: (p.issuer_url if p else None) or "")
+        self.register_outputs(
+            {
+                "clusterName": self.cluster_name,
+                "resourceGroupName": self.resource_group_name,
+                "oidcIssuerUrl": self.oidc_issuer_url,
+                "kubeconfig": self.kubeconfig,
+            }
+        )
+
+    def _child(self, **extra: object) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, protect=self._protect, **extra)  # type: ignore[arg-type]
+
+    def _build_resource_group(self) -> resources.ResourceGroup:
+        s = self._args.settings
+        return resources.ResourceGroup(
+            "rg",
+            resource_group_name=s.resource_group_name or f"rg-platform-{self._args.stack}",
+            location=s.location,
+            tags=self._tags(),
+            opts=self._child(),
+        )
+
+    def _build_network(self, group: resources.ResourceGroup) -> network.Subnet:
+        net = self._args.settings.network
+        vnet = network.VirtualNetwork(
+            "vnet",
+            resource_group_name=group.name,
+            location=group.location,
+            virtual_network_name=f"vnet-{self._cluster_name}",
+            address_space={"address_prefixes": [net.vnet_cidr]},
+            tags=self._tags(),
+            # Subnets are separate resources; an inline list would fight them.
+            opts=self._child(ignore_changes=["subnets"]),
+        )
+        return network.Subnet(
+            "nodes",
+            resource_group_name=group.name,
+            virtual_network_name=vnet.name,
+            subnet_name="snet-nodes",
+            address_prefix=net.node_subnet_cidr,
+            opts=self._child(),
+        )
+
+    def _build_identity(
+        self, group: resources.ResourceGroup, subnet: network.Subnet
+    ) -> managedidentity.UserAssignedIdentity:
+        # A user-assigned identity exists before the cluster, so its subnet
+        # permission is in place when AKS first needs it.
+        identity = managedidentity.UserAssignedIdentity(
+            "identity",
+            resource_group_name=group.name,
+            location=group.location,
+            resource_name_=f"id-{self._cluster_name}",
+            tags=self._tags(),
+            opts=self._child(),
+        )
+        authorization.RoleAssignment(
+            "subnet-network-contributor",
+            role_assignment_name=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self._cluster_name}/subnet-network-contributor")),
+            principal_id=identity.principal_id,
+            principal_type="ServicePrincipal",
+            role_definition_id=self._client.subscription_id.apply(
+                lambda sub: f"/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/{NETWORK_CONTRIBUTOR_ROLE}"
+            ),
+            scope=subnet.id,
+            opts=self._child(),
+        )
+        return identity
+
+    def _pool(self, name: str, mode: str, pool: NodePool, subnet: network.Subnet) -> dict:
+        s = self._args.settings
+        profile: dict = {
+            "name": name,
+            "mode": mode,
+            "type": "VirtualMachineScaleSets",
+            "vm_size": pool.vm_size,
+            "os_type": "Linux",
+            "os_sku": "AzureLinux",
+            "os_disk_size_gb": pool.os_disk_size_gb,
+            "enable_auto_scaling": True,
+            "count": pool.min_count,
+            "min_count": pool.min_count,
+            "max_count": pool.max_count,
+            "vnet_subnet_id": subnet.id,
+            "upgrade_settings": {"max_surge": pool.max_surge},
+        }
+        if s.availability_zones:
+            profile["availability_zones"] = list(s.availability_zones)
+        if s.kubernetes_version is not None:
+            profile["orchestrator_version"] = s.kubernetes_version
+        if mode == "System":
+            profile["node_taints"] = [SYSTEM_POOL_TAINT]
+        return profile
+
+    def _build_cluster(
+        self,
+        group: resources.ResourceGroup,
+        subnet: network.Subnet,
+        identity: managedidentity.UserAssignedIdentity,
+    ) -> containerservice.ManagedCluster:
+        s = self._args.settings
+        net = s.network
+        tenant_id = s.tenant_id or self._client.tenant_id
+        return containerservice.ManagedCluster(
+            "cluster",
+            resource_group_name=group.name,
+            location=group.location,
+            resource_name_=self._cluster_name,
+            dns_prefix=self._cluster_name,
+            kubernetes_version=s.kubernetes_version,
+            sku={"name": "Base", "tier": s.sku_tier},
+            identity={"type": "UserAssigned", "user_assigned_identities": [identity.id]},
+            auto_upgrade_profile={
+                "upgrade_channel": s.upgrade_channel,
+                "node_os_upgrade_channel": s.node_os_upgrade_channel,
+            },
+            agent_pool_profiles=[
+                self._pool("system", "System", s.system_pool, subnet),
+                self._pool("user", "User", s.user_pool, subnet),
+            ],
+            enable_rbac=True,
+            disable_local_accounts=True,
+            aad_profile={
+                "managed": True,
+                "enable_azure_rbac": True,
+                "admin_group_object_ids": list(s.admin_group_object_ids),
+                "tenant_id": tenant_id,
+            },
+            api_server_access_profile={"authorized_ip_ranges": list(s.api_server_authorized_ip_ranges)},
+            network_profile={
+                "network_plugin": "azure",
+                "network_plugin_mode": "overlay",
+                "network_policy": net.network_policy,
+                "pod_cidr": net.pod_cidr,
+                "service_cidr": net.service_cidr,
+                "dns_service_ip": net.dns_service_ip,
+                "load_balancer_sku": "standard",
+                "outbound_type": "loadBalancer",
+            },
+            oidc_issuer_profile={"enabled": True},
+            security_profile={"workload_identity": {"enabled": True}},
+            tags=self._tags(),
+            opts=self._child(ignore_changes=self._drift_owned_by_azure()),
+        )
+
+    def _drift_owned_by_azure(self) -> list[str]:
+        """Properties Azure changes on its own; a deploy must never undo them."""
+        # The cluster autoscaler owns the node counts.
+        ignored = ["agentPoolProfiles[*].count"]
+        if self._args.settings.upgrade_channel in ("stable", "rapid"):
+            # These channels move the minor version themselves.
+            ignored += ["kubernetesVersion", "agentPoolProfiles[*].orchestratorVersion"]
+        return ignored
+
+    def _build_maintenance(self, group: resources.ResourceGroup, cluster: containerservice.ManagedCluster) -> None:
+        windows = self._args.settings.maintenance
+        for config_name, window in (
+            ("aksManagedAutoUpgradeSchedule", windows.auto_upgrade),
+            ("aksManagedNodeOSUpgradeSchedule", windows.node_os_upgrade),
+        ):
+            containerservice.MaintenanceConfiguration(
+                config_name,
+                resource_group_name=group.name,
+                resource_name_=cluster.name,
+                config_name=config_name,
+                maintenance_window=_maintenance_window(window),
+                opts=self._child(),
+            )
+
+    def _build_kubeconfig(self, group: resources.ResourceGroup, cluster: containerservice.ManagedCluster) -> pulumi.Output[str]:
+        credentials = containerservice.list_managed_cluster_user_credentials_output(
+            resource_group_name=group.name,
+            resource_name=cluster.name,
+            opts=pulumi.InvokeOutputOptions(parent=self),
+        )
+        mode = self._args.settings.kubelogin_mode
+        kubeconfig = credentials.kubeconfigs.apply(
+            lambda configs: to_non_interactive(base64.b64decode(configs[0].value).decode(), mode)
+        )
+        return pulumi.Output.secret(kubeconfig)
+
+    def _tags(self) -> dict[str, str]:
+        return {"environment": self._args.stack, "managed-by": "pulumi", "project": "platform"}
+
+
+def _maintenance_window(window: MaintenanceWindow) -> dict:
+    return {
+        "schedule": {"weekly": {"day_of_week": window.day_of_week, "interval_weeks": window.interval_weeks}},
+        "duration_hours": window.duration_hours,
+        "start_time": window.start_time,
+        "utc_offset": window.utc_offset,
+    }

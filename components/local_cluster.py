@@ -1,0 +1,44 @@
+"""LocalCluster: the dev stack's cluster, which already exists on the
+engineer's machine. It creates no cloud resources, only the provider."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from settings.model import LocalCluster as LocalClusterSettings
+
+
+@dataclass(frozen=True)
+class LocalClusterArgs:
+    settings: LocalClusterSettings
+
+
+class LocalCluster(pulumi.ComponentResource):
+    """The Kubernetes provider for a local cluster chosen by kubeconfig and context.
+
+    The project's own control plane (`make cluster-up`) is the default; kind,
+    minikube or Docker Desktop work by changing `local.context` (and
+    `local.kubeconfig` if they write elsewhere)."""
+
+    provider: k8s.Provider
+    cluster_name: pulumi.Output[str]
+    kubeconfig: pulumi.Output[str]
+
+    def __init__(self, name: str, args: LocalClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("platform:cluster:LocalCluster", name, None, opts)
+        settings = args.settings
+        # Only the path goes into state: the file's credentials stay on disk.
+        path = os.path.expanduser(settings.kubeconfig)
+        self.provider = k8s.Provider(
+            f"{name}-k8s",
+            kubeconfig=path,
+            context=settings.context,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.cluster_name = pulumi.Output.from_input(settings.context)
+        self.kubeconfig = pulumi.Output.secret(path)
+        self.register_outputs({"clusterName": self.cluster_name, "kubeconfig": self.kubeconfig})

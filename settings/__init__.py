@@ -1,0 +1,6 @@
+"""The platform's one typed configuration model and its loader."""
+
+from settings.loader import ConfigError, load_settings
+from settings.model import PlatformSettings
+
+__all__ = ["ConfigError", "PlatformSettings", "load_settings"]

@@ -1,0 +1,280 @@
+"""Load the stack's configuration into the typed model, before any resource
+is registered.
+
+Pulumi gives a stack's value of a key in place of the project's value of
+that key. To get kustomize-style overlays (stack files that hold only what
+differs) the loader deep-merges each stack value onto the project's base in
+`Pulumi.yaml`. Lists of objects with a `name` merge item by item, like a
+strategic-merge patch; other lists replace.
+"""
+
+from __future__ import annotations
+
+import json
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from settings.model import PlatformSettings
+
+NAMESPACE = "platform"
+PROJECT_FILE = Path(__file__).resolve().parent.parent / "Pulumi.yaml"
+
+# Secret keys live apart from the model: they are set with
+# `pulumi config set --secret`, and their values only ever travel as secret
+# Outputs. The model never holds them, so they can never reach a log line.
+SECRET_KEYS = ("datadogApiKey", "datadogAppKey", "serviceSecrets")
+
+
+class ConfigError(pulumi.RunError):
+    """Invalid stack configuration. Its message has one actionable line per problem."""
+
+
+@dataclass(frozen=True)
+class PlatformSecrets:
+    """Secret config values, each wrapped as a secret Output."""
+
+    datadog_api_key: pulumi.Output[str] | None = None
+    datadog_app_key: pulumi.Output[str] | None = None
+    # service -> variable name -> secret value
+    service_secrets: dict[str, dict[str, pulumi.Output[str]]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    stack: str
+    settings: PlatformSettings
+    secrets: PlatformSecrets
+
+
+# ----------------------------------------------------------------- raw config
+
+
+def _parse(value: Any) -> Any:
+    """Pulumi hands objects and arrays to the program as JSON text."""
+    if isinstance(value, str) and value[:1] in ("{", "["):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+def read_project_base(project_file: Path = PROJECT_FILE) -> dict[str, Any]:
+    """The `platform:*` values of the project file's `config:` block."""
+    project = yaml.safe_load(project_file.read_text()) or {}
+    base: dict[str, Any] = {}
+    for key, entry in (project.get("config") or {}).items():
+        namespace, _, name = key.rpartition(":")
+        if namespace != NAMESPACE:
+            continue
+        if isinstance(entry, dict) and ("value" in entry or "default" in entry):
+            entry = entry.get("value", entry.get("default"))
+        base[name] = entry
+    return base
+
+
+def _runtime_config() -> dict[str, Any]:
+    """Every `platform:*` key Pulumi passed to this program."""
+    from pulumi.runtime import config as runtime_config
+
+    values = dict(runtime_config.get_config_env())
+    values.update(runtime_config.CONFIG.get())
+    prefix = f"{NAMESPACE}:"
+    return {key[len(prefix) :]: _parse(value) for key, value in values.items() if key.startswith(prefix)}
+
+
+def deep_merge(base: Any, overlay: Any) -> Any:
+    """Overlay wins; mappings merge recursively; lists of named objects merge by name."""
+    if isinstance(base, dict) and isinstance(overlay, dict):
+        merged = dict(base)
+        for key, value in overlay.items():
+            merged[key] = deep_merge(base[key], value) if key in base else value
+        return merged
+    if _is_named_list(base) and _is_named_list(overlay):
+        by_name = {item["name"]: item for item in base}
+        merged_list = [deep_merge(by_name.get(item["name"], {}), item) for item in overlay]
+        overlay_names = {item["name"] for item in overlay}
+        return [item for item in base if item["name"] not in overlay_names] + merged_list
+    return overlay
+
+
+def _is_named_list(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(i, dict) and "name" in i for i in value)
+
+
+def effective_config(base: dict[str, Any], runtime: dict[str, Any]) -> dict[str, Any]:
+    """Merge each stack value onto its base. A key the stack does not set
+    arrives as the base value itself, which merges onto itself unchanged."""
+    merged = dict(base)
+    for key, value in runtime.items():
+        if key in SECRET_KEYS:
+            continue
+        merged[key] = deep_merge(base[key], value) if key in base else value
+    return merged
+
+
+# --------------------------------------------------------------------- errors
+
+
+def _field_alias(model: type[BaseModel], name: str) -> str:
+    info = model.model_fields[name]
+    return info.alias or name
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model class found by walking `loc` from the root, for listing valid keys."""
+    current: Any = PlatformSettings
+    parts = list(loc)
+    while parts:
+        part = parts.pop(0)
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
+        by_alias = {_field_alias(current, n): f for n, f in current.model_fields.items()}
+        if part not in by_alias:
+            return None
+        current = _unwrap(by_alias[part].annotation)
+        if typing.get_origin(current) in (dict, list):
+            # The next part is a map key or a list index, not a field.
+            current = _unwrap(typing.get_args(current)[-1])
+            if parts:
+                parts.pop(0)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _unwrap(annotation: Any) -> Any:
+    """`X | None` -> X; `Annotated[X, ...]` -> X."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if typing.get_origin(annotation) in (typing.Union, getattr(__import__("types"), "UnionType", None)) and len(args) == 1:
+        return _unwrap(args[0])
+    if typing.get_origin(annotation) is typing.Annotated:
+        return _unwrap(args[0])
+    return annotation
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif part == "[key]":
+            text += " (as a name)"
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+def _describe(error: dict[str, Any]) -> str:
+    message = str(error["msg"]).removeprefix("Value error, ")
+    loc = tuple(error["loc"])
+    if error["type"] == "extra_forbidden":
+        model = _model_at(loc[:-1])
+        expected = sorted(_field_alias(model, n) for n in model.model_fields) if model else []
+        hint = f"; expected one of: {', '.join(expected)}" if expected else ""
+        return f"unknown key{hint}"
+    if error["type"] == "missing":
+        return "is required but not set"
+    value = error.get("input")
+    if isinstance(value, (str, int, float, bool)) and error["type"] not in ("value_error", "assertion_error"):
+        return f"{message} (got {value!r})"
+    return message
+
+
+def _format_errors(stack: str, errors: list[tuple[str, str]]) -> str:
+    lines = [f"stack '{stack}': {NAMESPACE}:{path}: {reason}" for path, reason in errors]
+    return "invalid configuration:\n" + "\n".join(lines)
+
+
+# ------------------------------------------------------------- stack policies
+
+
+def _stack_rules(stack: str, settings: PlatformSettings) -> list[tuple[str, str]]:
+    """Rules that depend on which environment this is, not just on the values."""
+    problems: list[tuple[str, str]] = []
+    if stack == "prod" and settings.target == "aks" and settings.aks is not None:
+        if settings.aks.sku_tier == "Free":
+            problems.append(("aks.skuTier", "'Free' has no uptime SLA: prod needs 'Standard' or 'Premium'"))
+        if not settings.aks.protect:
+            problems.append(("aks.protect", "must be true in prod, so no deploy can delete the cluster"))
+        if len(settings.aks.availability_zones) < 2:
+            problems.append(("aks.availabilityZones", "prod needs at least 2 zones to survive a zone outage"))
+    if stack == "prod" and settings.datadog.enabled and not settings.datadog.notify:
+        problems.append(("datadog.notify", "is empty: prod monitors must notify someone (e.g. '@pagerduty-oncall')"))
+    return problems
+
+
+# -------------------------------------------------------------------- secrets
+
+
+def _secret_problems(settings: PlatformSettings, runtime: dict[str, Any]) -> list[tuple[str, str]]:
+    from pulumi.runtime import config as runtime_config
+
+    problems: list[tuple[str, str]] = []
+    for key in SECRET_KEYS:
+        if key in runtime and not runtime_config.is_config_secret(f"{NAMESPACE}:{key}"):
+            problems.append((key, f"is stored in plain text: set it with `pulumi config set --secret {key} …`"))
+    if settings.datadog.enabled:
+        if not runtime.get("datadogApiKey"):
+            problems.append(
+                ("datadogApiKey", "is not set but datadog.enabled is true: `pulumi config set --secret datadogApiKey …`")
+            )
+        if settings.datadog.monitors_enabled and not runtime.get("datadogAppKey"):
+            problems.append(
+                (
+                    "datadogAppKey",
+                    "is not set but datadog.monitorsEnabled is true: `pulumi config set --secret datadogAppKey …`",
+                )
+            )
+    service_secrets = runtime.get("serviceSecrets") or {}
+    if not isinstance(service_secrets, dict):
+        return [*problems, ("serviceSecrets", "must be a map of service -> NAME -> value")]
+    for name, service in settings.services.items():
+        available = service_secrets.get(name) or {}
+        for variable in service.web.app.secret_env:
+            if variable not in available:
+                problems.append(
+                    (
+                        f"services.{name}.web.app.secretEnv",
+                        f"needs secret {variable!r}: `pulumi config set --secret --path 'serviceSecrets.{name}.{variable}' …`",
+                    )
+                )
+    return problems
+
+
+def _secrets(runtime: dict[str, Any]) -> PlatformSecrets:
+    def secret(value: Any) -> pulumi.Output[str] | None:
+        return None if value in (None, "") else pulumi.Output.secret(str(value))
+
+    service_secrets = {
+        service: {name: pulumi.Output.secret(str(value)) for name, value in (values or {}).items()}
+        for service, values in (runtime.get("serviceSecrets") or {}).items()
+    }
+    return PlatformSecrets(
+        datadog_api_key=secret(runtime.get("datadogApiKey")),
+        datadog_app_key=secret(runtime.get("datadogAppKey")),
+        service_secrets=service_secrets,
+    )
+
+
+# ----------------------------------------------------------------------- main
+
+
+def load_settings(stack: str | None = None) -> LoadedConfig:
+    """Validate the whole configuration of this stack, or raise ConfigError."""
+    stack = stack or pulumi.get_stack()
+    runtime = _runtime_config()
+    merged = effective_config(read_project_base(), runtime)
+    try:
+        settings = PlatformSettings.model_validate(merged, context={"stack": stack})
+    except ValidationError as err:
+        problems = [(_format_loc(tuple(e["loc"])), _describe(dict(e))) for e in err.errors()]
+        raise ConfigError(_format_errors(stack, problems)) from None
+    problems = _stack_rules(stack, settings) + _secret_problems(settings, runtime)
+    if problems:
+        raise ConfigError(_format_errors(stack, problems))
+    return LoadedConfig(stack=stack, settings=settings, secrets=_secrets(runtime))

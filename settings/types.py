@@ -1,0 +1,155 @@
+"""Annotated domain types: each one names a rule once, so every field that
+uses it is validated the same way and its error says what is expected."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
+
+_DNS_1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|Ki|Mi|Gi|Ti|Pi|Ei|M|G|T|P|E)?$")
+_MINOR_VERSION = re.compile(r"^1\.[0-9]{2}$")
+_PATCH_VERSION = re.compile(r"^1\.[0-9]{2}\.[0-9]+$")
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+_HH_MM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+_CRON_FIELD = re.compile(r"^[0-9A-Za-z*/,\-?]+$")
+# (name, min, max) of each of the five cron fields, in order.
+_CRON_RANGES = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12), ("day of week", 0, 7))
+_CRON_NAMES = {
+    "month": ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"],
+    "day of week": ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"],
+}
+
+
+def _dns_label(value: str) -> str:
+    if len(value) > 63 or not _DNS_1123_LABEL.match(value):
+        raise ValueError(
+            f"{value!r} is not a DNS-1123 label: use lower-case letters, digits and '-', "
+            "start and end with a letter or digit, at most 63 characters"
+        )
+    return value
+
+
+def _quantity(value: str | int | float) -> str:
+    text = str(value)
+    if not _QUANTITY.match(text):
+        raise ValueError(f"{text!r} is not a Kubernetes quantity: write e.g. '250m' or '0.5' for CPU, '256Mi' or '1Gi' for memory")
+    return text
+
+
+def _image(value: str) -> str:
+    # Pinning makes a deploy reproducible and a rollback meaningful.
+    name, _, digest = value.partition("@")
+    if digest:
+        if not re.match(r"^sha256:[0-9a-f]{64}$", digest):
+            raise ValueError(f"{value!r} has a malformed digest: expected '@sha256:<64 hex>'")
+        return value
+    last_segment = name.rsplit("/", 1)[-1]
+    if ":" not in last_segment:
+        raise ValueError(f"{value!r} has no tag: pin an image as 'name:tag' or 'name@sha256:…'")
+    if last_segment.rsplit(":", 1)[1] == "latest":
+        raise ValueError(f"{value!r} uses the 'latest' tag: pin a real version")
+    return value
+
+
+def _cron_value(token: str, field: str) -> int:
+    names = _CRON_NAMES.get(field)
+    if names and token.upper() in names:
+        return names.index(token.upper()) + (1 if field == "month" else 0)
+    if not token.isdigit():
+        raise ValueError(f"{token!r} is not a number")
+    return int(token)
+
+
+def _check_cron_field(text: str, field: str, low: int, high: int) -> None:
+    for part in text.split(","):
+        base, _, step = part.partition("/")
+        if step and (not step.isdigit() or int(step) == 0):
+            raise ValueError(f"step {step!r} in the {field} field must be a positive number")
+        if base in ("*", "?"):
+            continue
+        for bound in base.split("-", 1):
+            number = _cron_value(bound, field)
+            if not low <= number <= high:
+                raise ValueError(f"{number} is outside {low}-{high} in the {field} field")
+
+
+def _cron_schedule(value: str) -> str:
+    fields = value.split()
+    if len(fields) != 5:
+        raise ValueError(
+            f"{value!r} is not a 5-field cron schedule: write 'minute hour day-of-month month day-of-week', e.g. '0 * * * *'"
+        )
+    for text, (field, low, high) in zip(fields, _CRON_RANGES, strict=True):
+        try:
+            if not _CRON_FIELD.match(text):
+                raise ValueError(f"{text!r} has characters cron does not allow")
+            _check_cron_field(text, field, low, high)
+        except ValueError as err:
+            raise ValueError(f"{value!r} is not a valid cron schedule: {err}") from None
+    return value
+
+
+def _cidr(value: str) -> str:
+    try:
+        ipaddress.ip_network(value, strict=True)
+    except ValueError as err:
+        raise ValueError(f"{value!r} is not a CIDR range like '10.0.0.0/16': {err}") from None
+    return value
+
+
+def _ip(value: str) -> str:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IP address") from None
+    return value
+
+
+def _regex(pattern: re.Pattern[str], expected: str):
+    def check(value: str) -> str:
+        if not pattern.match(value):
+            raise ValueError(f"{value!r} is not {expected}")
+        return value
+
+    return check
+
+
+def _time_zone(value: str) -> str:
+    from zoneinfo import available_timezones
+
+    if value not in available_timezones():
+        raise ValueError(f"{value!r} is not an IANA time zone like 'Asia/Tokyo' or 'Etc/UTC'")
+    return value
+
+
+K8sName = Annotated[str, AfterValidator(_dns_label)]
+"""A DNS-1123 label: namespace, service, container and job names."""
+
+Quantity = Annotated[str, AfterValidator(_quantity)]
+"""A Kubernetes resource quantity such as '250m' or '512Mi'."""
+
+PinnedImage = Annotated[str, AfterValidator(_image)]
+"""A container image pinned by tag (not 'latest') or by digest."""
+
+CronSchedule = Annotated[str, AfterValidator(_cron_schedule)]
+"""A standard 5-field cron schedule."""
+
+TimeZone = Annotated[str, AfterValidator(_time_zone)]
+"""An IANA time zone name."""
+
+Cidr = Annotated[str, AfterValidator(_cidr)]
+IpAddress = Annotated[str, AfterValidator(_ip)]
+ObjectId = Annotated[str, AfterValidator(_regex(_UUID, "an Entra ID object ID (a GUID)"))]
+ClockTime = Annotated[str, AfterValidator(_regex(_HH_MM, "a 24-hour time 'HH:MM'"))]
+Port = Annotated[int, Field(ge=1024, le=65535, description="An unprivileged TCP port.")]
+MinorVersion = Annotated[str, AfterValidator(_regex(_MINOR_VERSION, "a Kubernetes MAJOR.MINOR version such as '1.34'"))]
+PatchVersion = Annotated[str, AfterValidator(_regex(_PATCH_VERSION, "a Kubernetes MAJOR.MINOR.PATCH version such as '1.34.4'"))]
+
+
+def minor_of(version: str) -> str:
+    """'1.34.4' -> '1.34'; '1.34' -> '1.34'."""
+    return ".".join(version.split(".")[:2])

@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# Build the pinned local toolchain (Pulumi CLI, Kubernetes provider, etcd,
+# kube-apiserver/controller-manager/scheduler, kwok) from Go modules into a
+# cache outside the repo, keyed by version. Reuses whatever is already built.
+#
+#   toolchain/build.sh            # build what is missing, print the bin dir
+#   TOOLS_CACHE=/x toolchain/build.sh
+#
+# Vendor download sites are unreachable here, so everything comes from the Go
+# module proxy. Several modules carry local `replace` directives, which is why
+# each family gets its own small wrapper module instead of `go install mod@v`.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=versions.env
+source "$here/versions.env"
+
+export GOTOOLCHAIN=local GOFLAGS=-mod=mod CGO_ENABLED=0
+TOOLS_CACHE=${TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/aks-platform-tools}
+BIN="$TOOLS_CACHE/bin"
+mkdir -p "$BIN" "$TOOLS_CACHE/logs"
+
+log() { printf '[toolchain %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# stamp NAME VERSION: a tool is current when its stamp file matches its version.
+is_built() { [[ -x "$BIN/$1" && "$(cat "$TOOLS_CACHE/stamps/$1" 2>/dev/null)" == "$2" ]]; }
+mark_built() { mkdir -p "$TOOLS_CACHE/stamps"; echo "$2" >"$TOOLS_CACHE/stamps/$1"; }
+
+# run_logged NAME CMD...: keep the long Go output in a log file, show a heartbeat.
+run_logged() {
+  local name=$1; shift
+  local logfile="$TOOLS_CACHE/logs/$name.log" start=$SECONDS
+  "$@" >"$logfile" 2>&1 &
+  local pid=$!
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 30
+    kill -0 "$pid" 2>/dev/null && log "  $name: still building ($((SECONDS - start))s)"
+  done
+  if ! wait "$pid"; then
+    log "FAILED: $name (last lines of $logfile):"
+    tail -n 30 "$logfile" >&2
+    return 1
+  fi
+  log "  $name: done in $((SECONDS - start))s"
+}
+
+new_wrapper() { # new_wrapper DIR MODULE_NAME
+  rm -rf "$1"; mkdir -p "$1"
+  (cd "$1" && go mod init "$2" >/dev/null 2>&1)
+}
+
+build_pulumi() {
+  is_built pulumi "$PULUMI_VERSION" && return 0
+  log "building pulumi CLI v$PULUMI_VERSION"
+  local w="$TOOLS_CACHE/src/pulumi-$PULUMI_VERSION"
+  new_wrapper "$w" local.build/pulumi
+  local ldflags="-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION"
+  run_logged pulumi bash -c "
+    cd '$w'
+    go mod edit -replace=github.com/atotto/clipboard=$PULUMI_CLIPBOARD_REPLACE
+    go get github.com/pulumi/pulumi/pkg/v3/cmd/pulumi@v$PULUMI_VERSION github.com/pulumi/pulumi/sdk/v3@v$PULUMI_VERSION
+    go build -trimpath -tags osusergo,grpcnotrace -ldflags '$ldflags' -o '$BIN/pulumi' github.com/pulumi/pulumi/pkg/v3/cmd/pulumi"
+  mark_built pulumi "$PULUMI_VERSION"
+}
+
+build_kubernetes_provider() {
+  is_built pulumi-resource-kubernetes "$PULUMI_KUBERNETES_VERSION" && return 0
+  log "building pulumi-resource-kubernetes v$PULUMI_KUBERNETES_VERSION"
+  local mod=github.com/pulumi/pulumi-kubernetes/provider/v4@$PULUMI_KUBERNETES_MODULE_VERSION
+  local w="$TOOLS_CACHE/src/pulumi-kubernetes-$PULUMI_KUBERNETES_VERSION"
+  run_logged pulumi-resource-kubernetes bash -c "
+    set -e
+    src=\$(go mod download -json '$mod' | sed -n 's/.*\"Dir\": \"\\(.*\\)\",/\\1/p')
+    rm -rf '$w'; cp -r \"\$src\" '$w'; chmod -R u+w '$w'; cd '$w'
+    # The module replaces its own sdk with ../sdk (absent from the module zip);
+    # the binary does not use that sdk, so the required release stands in.
+    go mod edit -dropreplace=github.com/pulumi/pulumi-kubernetes/sdk/v4
+    # schema-embed.json and terraform-mapping-embed.json are generated, not shipped.
+    (cd cmd/pulumi-resource-kubernetes && VERSION=$PULUMI_KUBERNETES_VERSION go run generate.go)
+    go build -trimpath -ldflags '-s -w -X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$PULUMI_KUBERNETES_VERSION' \
+      -o '$BIN/pulumi-resource-kubernetes' ./cmd/pulumi-resource-kubernetes"
+  mark_built pulumi-resource-kubernetes "$PULUMI_KUBERNETES_VERSION"
+}
+
+build_etcd() {
+  is_built etcd "$ETCD_VERSION" && return 0
+  log "building etcd v$ETCD_VERSION"
+  local w="$TOOLS_CACHE/src/etcd-$ETCD_VERSION"
+  new_wrapper "$w" local.build/etcd
+  run_logged etcd bash -c "
+    cd '$w'
+    go get go.etcd.io/etcd/server/v3@v$ETCD_VERSION
+    go build -trimpath -ldflags '-s -w' -o '$BIN/etcd' go.etcd.io/etcd/server/v3"
+  mark_built etcd "$ETCD_VERSION"
+}
+
+build_kubernetes() {
+  local v=$KUBERNETES_VERSION
+  if is_built kube-apiserver "$v" && is_built kube-controller-manager "$v" && is_built kube-scheduler "$v"; then
+    return 0
+  fi
+  log "building kube-apiserver, kube-controller-manager, kube-scheduler v$v (the longest step)"
+  local w="$TOOLS_CACHE/src/kubernetes-$v"
+  new_wrapper "$w" local.build/kubernetes
+  local minor=${v#*.}; minor=${minor%%.*}
+  local src
+  src=$(go mod download -json "k8s.io/kubernetes@v$v" | sed -n 's/.*"Dir": "\(.*\)",/\1/p')
+  # k8s.io/kubernetes replaces each staging module with ./staging/...; point
+  # each at its published v0.<minor>.<patch> release instead.
+  local patch=${v##*.} edits=()
+  while read -r m; do
+    edits+=("-replace=$m=$m@v0.$minor.$patch")
+  done < <(sed -n 's#^[[:space:]]*\(k8s.io/[^ ]*\) => ./staging/.*#\1#p' "$src/go.mod")
+  (cd "$w" && go mod edit "${edits[@]}" && \
+    sed -n 's/^godebug /godebug /p' "$src/go.mod" >>go.mod)
+  local pkg=k8s.io/component-base/version cgo=k8s.io/client-go/pkg/version
+  local stamp="-X $pkg.gitVersion=v$v -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
+  stamp+=" -X $cgo.gitVersion=v$v -X $cgo.gitMajor=1 -X $cgo.gitMinor=$minor -X $cgo.gitTreeState=clean"
+  run_logged kubernetes bash -c "
+    set -e; cd '$w'
+    go get k8s.io/kubernetes@v$v
+    for c in kube-apiserver kube-controller-manager kube-scheduler; do
+      go build -trimpath -ldflags '-s -w $stamp' -o '$BIN/'\$c k8s.io/kubernetes/cmd/\$c
+    done"
+  for c in kube-apiserver kube-controller-manager kube-scheduler; do mark_built "$c" "$v"; done
+}
+
+build_kwok() {
+  is_built kwok "$KWOK_VERSION" && return 0
+  log "building kwok v$KWOK_VERSION"
+  run_logged kwok env GOBIN="$BIN" go install -trimpath -ldflags '-s -w' "sigs.k8s.io/kwok/cmd/kwok@v$KWOK_VERSION"
+  mark_built kwok "$KWOK_VERSION"
+}
+
+main() {
+  local start=$SECONDS
+  log "tools cache: $TOOLS_CACHE"
+  build_pulumi
+  build_kubernetes_provider
+  build_etcd
+  build_kwok
+  build_kubernetes
+  log "toolchain ready in $((SECONDS - start))s"
+  echo "$BIN"
+}
+
+main "$@"
