@@ -343,7 +343,7 @@ class Datadog(Model):
 
     enabled: bool = Field(True, description="Deploy the agent and the monitors.")
     site: str = Field("datadoghq.com", description=f"Datadog site, one of {', '.join(DATADOG_SITES)}.")
-    agent_image: PinnedImage = Field("gcr.io/datadoghq/agent:7.72.1", description="Pinned agent image.")
+    agent_image: PinnedImage = Field("gcr.io/datadoghq/agent:7.81.1", description="Pinned agent image.")
     logs_enabled: bool = Field(True, description="Collect container logs.")
     apm_enabled: bool = Field(False, description="Accept traces on the node's port 8126.")
     team: str = Field("platform", min_length=1, description="team: tag on platform-level monitors.")

@@ -132,10 +132,17 @@ build_kwok() {
   mark_built kwok "$KWOK_VERSION"
 }
 
+install_language_host() {
+  # The Go language host is not served by the module proxy; the engine runs
+  # this launcher instead (see tools/language_host.py).
+  install -m 0755 "$here/pulumi-language-python" "$BIN/pulumi-language-python"
+}
+
 main() {
   local start=$SECONDS
   log "tools cache: $TOOLS_CACHE"
   build_pulumi
+  install_language_host
   build_kubernetes_provider
   build_etcd
   build_kwok

@@ -1,0 +1,154 @@
+"""The AKS cluster of prod and staging: what each stack asks Azure for."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness import Evaluation, evaluate, patched_stack_file
+from components.kubeconfig import to_non_interactive
+from harness import SERVER_ID, TENANT_ID, devicecode_kubeconfig
+
+import yaml
+
+CLUSTER = "azure-native:containerservice:ManagedCluster"
+
+
+@pytest.fixture(scope="module")
+def prod() -> Evaluation:
+    return evaluate("prod")
+
+
+@pytest.fixture(scope="module")
+def staging() -> Evaluation:
+    return evaluate("staging")
+
+
+def pools(ev: Evaluation) -> dict[str, dict]:
+    return {p["name"]: p for p in ev.one(CLUSTER).inputs["agentPoolProfiles"]}
+
+
+def test_prod_has_uptime_sla_zones_and_protection(prod: Evaluation) -> None:
+    cluster = prod.one(CLUSTER)
+    assert cluster.inputs["sku"] == {"name": "Base", "tier": "Standard"}
+    for pool in pools(prod).values():
+        assert pool["availabilityZones"] == ["1", "2", "3"]
+    # Nothing Azure-side of prod can be deleted by a deploy.
+    azure = [r for r in prod.resources if r.type.startswith("azure-native:")]
+    assert azure and all(r.protect for r in azure)
+
+
+def test_staging_may_use_free_tier_and_is_not_protected(staging: Evaluation) -> None:
+    assert staging.one(CLUSTER).inputs["sku"]["tier"] == "Free"
+    assert not any(r.protect for r in staging.resources if r.type.startswith("azure-native:"))
+    assert "availabilityZones" not in pools(staging)["user"]
+
+
+@pytest.mark.parametrize("stack", ["prod", "staging"])
+def test_version_is_pinned_minor_with_patch_auto_upgrade(stack: str) -> None:
+    cluster = evaluate(stack).one(CLUSTER)
+    assert cluster.inputs["kubernetesVersion"] == "1.34"
+    assert cluster.inputs["autoUpgradeProfile"] == {"upgradeChannel": "patch", "nodeOSUpgradeChannel": "NodeImage"}
+    assert {p["orchestratorVersion"] for p in cluster.inputs["agentPoolProfiles"]} == {"1.34"}
+
+
+def test_azure_owned_drift_is_never_undone(prod: Evaluation) -> None:
+    """The autoscaler owns node counts; with a minor-only version and the patch
+    channel, AKS patches the cluster without the spec changing, so the next
+    `pulumi up` neither sees a diff nor tries a downgrade."""
+    cluster = prod.one(CLUSTER)
+    assert "agentPoolProfiles[*].count" in cluster.ignore_changes
+    assert "kubernetesVersion" not in cluster.ignore_changes  # a minor bump in config must still apply
+
+
+def test_stable_channel_lets_aks_own_the_version() -> None:
+    stack_file = patched_stack_file(
+        "staging", {"platform:aks": {"upgradeChannel": "stable", "kubernetesVersion": None}}
+    )
+    cluster = evaluate("staging", stack_file=stack_file).one(CLUSTER)
+    assert "kubernetesVersion" not in cluster.inputs
+    assert {"kubernetesVersion", "agentPoolProfiles[*].orchestratorVersion"} <= set(cluster.ignore_changes)
+
+
+def test_system_pool_is_tainted_and_user_pool_is_not(prod: Evaluation) -> None:
+    by_name = pools(prod)
+    assert by_name["system"]["mode"] == "System"
+    assert by_name["system"]["nodeTaints"] == ["CriticalAddonsOnly=true:NoSchedule"]
+    assert by_name["user"]["mode"] == "User"
+    assert "nodeTaints" not in by_name["user"]
+
+
+def test_pools_autoscale_within_stack_bounds_and_surge(prod: Evaluation, staging: Evaluation) -> None:
+    assert (pools(prod)["user"]["minCount"], pools(prod)["user"]["maxCount"]) == (3, 10)
+    assert (pools(staging)["user"]["minCount"], pools(staging)["user"]["maxCount"]) == (1, 3)
+    for pool in pools(prod).values():
+        assert pool["enableAutoScaling"] is True
+        assert pool["upgradeSettings"] == {"maxSurge": "33%"}
+
+
+def test_identity_rbac_and_api_server_access(prod: Evaluation) -> None:
+    cluster = prod.one(CLUSTER).inputs
+    identity = prod.one("azure-native:managedidentity:UserAssignedIdentity")
+    assert cluster["identity"]["type"] == "UserAssigned"
+    assert "servicePrincipalProfile" not in cluster  # no client secrets anywhere
+    assert cluster["disableLocalAccounts"] is True
+    assert cluster["aadProfile"] == {
+        "managed": True,
+        "enableAzureRBAC": True,
+        "adminGroupObjectIDs": ["6f1c2a4e-8d3b-4c5a-9e7f-0a1b2c3d4e5f"],
+        "tenantID": TENANT_ID,
+    }
+    assert cluster["apiServerAccessProfile"]["authorizedIPRanges"] == ["203.0.113.0/24", "198.51.100.16/28"]
+    role = prod.one("azure-native:authorization:RoleAssignment")
+    assert role.inputs["roleDefinitionId"].endswith("/roleDefinitions/4d97b98b-1d4f-4787-a291-c67834d212e7")
+    assert role.inputs["principalId"] == "11111111-2222-3333-4444-555555555555"
+    assert identity.name == "identity"
+
+
+def test_network_is_cni_overlay_with_policy_oidc_and_workload_identity(prod: Evaluation) -> None:
+    cluster = prod.one(CLUSTER).inputs
+    net = cluster["networkProfile"]
+    assert (net["networkPlugin"], net["networkPluginMode"], net["networkPolicy"]) == ("azure", "overlay", "azure")
+    assert cluster["oidcIssuerProfile"] == {"enabled": True}
+    assert cluster["securityProfile"] == {"workloadIdentity": {"enabled": True}}
+    subnet = prod.one("azure-native:network:Subnet")
+    assert subnet.inputs["addressPrefix"] == "10.10.0.0/22"
+
+
+def test_maintenance_windows_cover_both_upgrade_schedules(prod: Evaluation) -> None:
+    windows = {m.inputs["configName"]: m.inputs["maintenanceWindow"] for m in prod.of_type(
+        "azure-native:containerservice:MaintenanceConfiguration")}
+    assert set(windows) == {"aksManagedAutoUpgradeSchedule", "aksManagedNodeOSUpgradeSchedule"}
+    assert windows["aksManagedAutoUpgradeSchedule"]["schedule"]["weekly"] == {"dayOfWeek": "Sunday", "intervalWeeks": 1}
+    assert windows["aksManagedNodeOSUpgradeSchedule"]["schedule"]["weekly"]["dayOfWeek"] == "Saturday"
+    assert all(w["durationHours"] >= 4 and w["utcOffset"] == "+09:00" for w in windows.values())
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [
+        ("azurecli", ["get-token", "--login", "azurecli", "--server-id", SERVER_ID]),
+        ("workloadidentity", ["get-token", "--login", "workloadidentity", "--server-id", SERVER_ID,
+                              "--environment", "AzurePublicCloud"]),
+        ("spn", ["get-token", "--login", "spn", "--server-id", SERVER_ID, "--environment", "AzurePublicCloud",
+                 "--tenant-id", TENANT_ID]),
+    ],
+)  # fmt: skip
+def test_kubeconfig_conversion_per_login_mode(mode: str, expected: list[str]) -> None:
+    converted = yaml.safe_load(to_non_interactive(devicecode_kubeconfig("c"), mode))
+    exec_entry = converted["users"][0]["user"]["exec"]
+    assert exec_entry["args"] == expected
+    assert converted["clusters"] == yaml.safe_load(devicecode_kubeconfig("c"))["clusters"]
+
+
+def test_kubeconfig_conversion_rejects_unknown_mode_and_non_aad_config() -> None:
+    with pytest.raises(ValueError, match="unknown kubelogin mode"):
+        to_non_interactive(devicecode_kubeconfig("c"), "browser")
+    broken = devicecode_kubeconfig("c").replace("--server-id", "--server")
+    with pytest.raises(ValueError, match="no --server-id"):
+        to_non_interactive(broken, "azurecli")
+
+
+def test_kubelogin_mode_comes_from_config() -> None:
+    stack_file = patched_stack_file("staging", {"platform:aks": {"kubeloginMode": "workloadidentity"}})
+    provider = evaluate("staging", stack_file=stack_file).one("pulumi:providers:kubernetes")
+    assert "workloadidentity" in yaml.safe_load(provider.inputs["kubeconfig"])["users"][0]["user"]["exec"]["args"]

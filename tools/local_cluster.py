@@ -1,0 +1,405 @@
+"""The dev stack's local Kubernetes cluster: a real control plane on loopback
+(etcd, kube-apiserver, kube-controller-manager, kube-scheduler) whose nodes
+are kwok fakes that run pods instantly and report them Running and Ready.
+
+    python -m tools.local_cluster up [--nodes N]    start (idempotent), write the kubeconfig
+    python -m tools.local_cluster down              stop everything, delete its state
+    python -m tools.local_cluster status            what runs, and the nodes
+    python -m tools.local_cluster add-node          one more kwok node
+
+State, certificates, the kubeconfig and logs live in one directory:
+$LOCAL_CLUSTER_DIR, default ~/.cache/aks-platform-local (logs in logs/).
+Binaries come from the pinned toolchain (toolchain/build.sh)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import shutil
+import signal
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+CONTEXT = "aks-platform-local"
+API_PORT = 16443
+ETCD_CLIENT_PORT = 23790
+ETCD_PEER_PORT = 23800
+CONTROLLER_MANAGER_PORT = 20257
+SCHEDULER_PORT = 20259
+SERVICE_CIDR = "10.96.0.0/16"
+POD_CIDR = "10.244.0.1/16"
+COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+FAKE_NODE_ANNOTATION = "kwok.x-k8s.io/node"
+# The first node stands in for the AKS system pool and carries its taint, so
+# the tests see that the Datadog agent lands on tainted nodes too.
+SYSTEM_TAINT = {"key": "CriticalAddonsOnly", "value": "true", "effect": "NoSchedule"}
+
+
+def log(message: str) -> None:
+    print(f"[local-cluster {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+@dataclass(frozen=True)
+class Paths:
+    root: Path
+
+    @property
+    def certs(self) -> Path:
+        return self.root / "certs"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def pids(self) -> Path:
+        return self.root / "pids"
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.root / "kubeconfig"
+
+    @property
+    def etcd_data(self) -> Path:
+        return self.root / "etcd-data"
+
+    def component_kubeconfig(self, name: str) -> Path:
+        return self.root / f"{name}.kubeconfig"
+
+
+def default_dir() -> Path:
+    return Path(os.environ.get("LOCAL_CLUSTER_DIR", Path.home() / ".cache" / "aks-platform-local"))
+
+
+def tools_bin() -> Path:
+    cache = os.environ.get("TOOLS_CACHE") or str(Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "aks-platform-tools")
+    return Path(cache) / "bin"
+
+
+# ------------------------------------------------------------- certificates
+
+
+def _openssl(*args: str) -> None:
+    subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+
+def make_certificates(paths: Paths) -> None:
+    """A throwaway CA, the API server's serving certificate and the service-account key pair."""
+    c = paths.certs
+    if (c / "apiserver.crt").exists():
+        return
+    c.mkdir(parents=True, exist_ok=True)
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650", "-subj", "/CN=aks-platform-local-ca",
+             "-keyout", str(c / "ca.key"), "-out", str(c / "ca.crt"))  # fmt: skip
+    (c / "apiserver.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost,IP:10.96.0.1,DNS:kubernetes.default.svc\n")
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=kube-apiserver",
+             "-keyout", str(c / "apiserver.key"), "-out", str(c / "apiserver.csr"))  # fmt: skip
+    _openssl("x509", "-req", "-in", str(c / "apiserver.csr"), "-CA", str(c / "ca.crt"), "-CAkey", str(c / "ca.key"),
+             "-CAcreateserial", "-days", "3650", "-extfile", str(c / "apiserver.ext"), "-out", str(c / "apiserver.crt"))  # fmt: skip
+    _openssl("genrsa", "-out", str(c / "sa.key"), "2048")
+    _openssl("rsa", "-in", str(c / "sa.key"), "-pubout", "-out", str(c / "sa.pub"))
+
+
+def make_tokens(paths: Paths) -> dict[str, str]:
+    """Static bearer tokens for the admin and the control-plane components (loopback only)."""
+    token_file = paths.certs / "tokens.json"
+    if token_file.exists():
+        return json.loads(token_file.read_text())
+    tokens = {name: secrets.token_hex(16) for name in ("admin", "kube-controller-manager", "kube-scheduler", "kwok")}
+    token_file.write_text(json.dumps(tokens))
+    token_file.chmod(0o600)
+    # token,user,uid,"group": everyone here is a cluster admin; it is a loopback dev cluster.
+    lines = [f'{token},{name},{name},"system:masters"' for name, token in tokens.items()]
+    (paths.certs / "tokens.csv").write_text("\n".join(lines) + "\n")
+    (paths.certs / "tokens.csv").chmod(0o600)
+    return tokens
+
+
+def write_kubeconfig(path: Path, token: str, ca: Path, context: str = CONTEXT) -> None:
+    import yaml
+
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": context, "cluster": {"server": f"https://127.0.0.1:{API_PORT}", "certificate-authority": str(ca)}}],
+        "users": [{"name": f"{context}-admin", "user": {"token": token}}],
+        "contexts": [{"name": context, "context": {"cluster": context, "user": f"{context}-admin"}}],
+        "current-context": context,
+    }
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    path.chmod(0o600)
+
+
+# ---------------------------------------------------------------- processes
+
+
+def _pid(paths: Paths, name: str) -> int | None:
+    try:
+        pid = int((paths.pids / f"{name}.pid").read_text())
+        os.kill(pid, 0)
+        return pid
+    except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
+        return None
+
+
+def _start(paths: Paths, name: str, args: list[str]) -> None:
+    if _pid(paths, name):
+        log(f"{name} already running")
+        return
+    binary = tools_bin() / name
+    if not binary.exists():
+        raise SystemExit(f"{binary} is missing: run toolchain/build.sh (make tools) first")
+    paths.logs.mkdir(parents=True, exist_ok=True)
+    paths.pids.mkdir(parents=True, exist_ok=True)
+    with open(paths.logs / f"{name}.log", "ab") as out:
+        process = subprocess.Popen([str(binary), *args], stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    (paths.pids / f"{name}.pid").write_text(str(process.pid))
+    log(f"started {name} (pid {process.pid}, log {paths.logs / (name + '.log')})")
+
+
+def _stop(paths: Paths, name: str) -> None:
+    pid = _pid(paths, name)
+    if pid:
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(50):
+            if _pid(paths, name) is None:
+                break
+            time.sleep(0.1)
+        else:
+            os.kill(pid, signal.SIGKILL)
+        log(f"stopped {name}")
+    (paths.pids / f"{name}.pid").unlink(missing_ok=True)
+
+
+def _wait_ready(url: str, token: str, ca: Path, what: str, timeout: float = 90) -> None:
+    context = ssl.create_default_context(cafile=str(ca))
+    deadline = time.time() + timeout
+    last_error = ""
+    while time.time() < deadline:
+        try:
+            request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+            with urllib.request.urlopen(request, context=context, timeout=5) as response:
+                if response.status == 200:
+                    return
+        except Exception as err:  # noqa: BLE001 - any failure means not ready yet
+            last_error = str(err)
+        time.sleep(0.5)
+    raise SystemExit(f"{what} not ready after {timeout:.0f}s ({last_error}); see the logs")
+
+
+# ------------------------------------------------------------------- control
+
+
+def _etcd_args(paths: Paths) -> list[str]:
+    return [
+        "--name=local",
+        f"--data-dir={paths.etcd_data}",
+        f"--listen-client-urls=http://127.0.0.1:{ETCD_CLIENT_PORT}",
+        f"--advertise-client-urls=http://127.0.0.1:{ETCD_CLIENT_PORT}",
+        f"--listen-peer-urls=http://127.0.0.1:{ETCD_PEER_PORT}",
+        f"--initial-advertise-peer-urls=http://127.0.0.1:{ETCD_PEER_PORT}",
+        f"--initial-cluster=local=http://127.0.0.1:{ETCD_PEER_PORT}",
+        "--listen-metrics-urls=http://127.0.0.1:23810",
+        "--quota-backend-bytes=2147483648",
+        "--unsafe-no-fsync",  # a disposable dev cluster: speed over durability
+    ]
+
+
+def _apiserver_args(paths: Paths) -> list[str]:
+    c = paths.certs
+    return [
+        f"--etcd-servers=http://127.0.0.1:{ETCD_CLIENT_PORT}",
+        "--bind-address=127.0.0.1",
+        "--advertise-address=127.0.0.1",
+        f"--secure-port={API_PORT}",
+        f"--tls-cert-file={c / 'apiserver.crt'}",
+        f"--tls-private-key-file={c / 'apiserver.key'}",
+        f"--client-ca-file={c / 'ca.crt'}",
+        f"--token-auth-file={c / 'tokens.csv'}",
+        f"--service-account-key-file={c / 'sa.pub'}",
+        f"--service-account-signing-key-file={c / 'sa.key'}",
+        "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+        f"--service-cluster-ip-range={SERVICE_CIDR}",
+        "--authorization-mode=RBAC",
+        "--allow-privileged=true",
+        "--enable-priority-and-fairness=false",
+        "--profiling=false",
+    ]
+
+
+def _controller_manager_args(paths: Paths) -> list[str]:
+    kubeconfig = paths.component_kubeconfig("kube-controller-manager")
+    return [
+        f"--kubeconfig={kubeconfig}",
+        f"--authentication-kubeconfig={kubeconfig}",
+        f"--authorization-kubeconfig={kubeconfig}",
+        "--bind-address=127.0.0.1",
+        f"--secure-port={CONTROLLER_MANAGER_PORT}",
+        f"--service-account-private-key-file={paths.certs / 'sa.key'}",
+        f"--root-ca-file={paths.certs / 'ca.crt'}",
+        f"--service-cluster-ip-range={SERVICE_CIDR}",
+        "--leader-elect=false",
+        "--use-service-account-credentials=false",
+        "--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-route",
+        # The HPA has no metrics server here; sync it quickly so it sets minReplicas at once.
+        "--horizontal-pod-autoscaler-sync-period=5s",
+    ]
+
+
+def _scheduler_args(paths: Paths) -> list[str]:
+    kubeconfig = paths.component_kubeconfig("kube-scheduler")
+    return [
+        f"--kubeconfig={kubeconfig}",
+        f"--authentication-kubeconfig={kubeconfig}",
+        f"--authorization-kubeconfig={kubeconfig}",
+        "--bind-address=127.0.0.1",
+        f"--secure-port={SCHEDULER_PORT}",
+        "--leader-elect=false",
+    ]
+
+
+def _kwok_args(paths: Paths) -> list[str]:
+    return [
+        f"--kubeconfig={paths.component_kubeconfig('kwok')}",
+        "--manage-all-nodes=false",
+        f"--manage-nodes-with-annotation-selector={FAKE_NODE_ANNOTATION}=fake",
+        f"--cidr={POD_CIDR}",
+        "--node-ip=127.0.0.1",
+        "--node-lease-duration-seconds=40",
+        "--server-address=127.0.0.1:10247",
+    ]
+
+
+def _node(name: str, zone: str, tainted: bool) -> dict:
+    node = {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            "annotations": {FAKE_NODE_ANNOTATION: "fake", "node.alpha.kubernetes.io/ttl": "0"},
+            "labels": {
+                "kubernetes.io/hostname": name,
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64",
+                "type": "kwok",
+                "topology.kubernetes.io/zone": zone,
+                "kubernetes.azure.com/mode": "system" if tainted else "user",
+            },
+        },
+        "spec": {"taints": [SYSTEM_TAINT] if tainted else []},
+        "status": {
+            "allocatable": {"cpu": "16", "memory": "64Gi", "pods": "110"},
+            "capacity": {"cpu": "16", "memory": "64Gi", "pods": "110"},
+        },
+    }
+    return node
+
+
+def _api(paths: Paths):  # type: ignore[no-untyped-def]
+    from kubernetes import client, config
+
+    return client.CoreV1Api(config.new_client_from_config(str(paths.kubeconfig), context=CONTEXT))
+
+
+def existing_nodes(paths: Paths) -> list[str]:
+    return sorted(n.metadata.name for n in _api(paths).list_node().items)
+
+
+def add_node(paths: Paths) -> str:
+    names = existing_nodes(paths)
+    index = len(names)
+    name = f"kwok-node-{index}"
+    _api(paths).create_node(_node(name, zone=f"local-{index % 3 + 1}", tainted=index == 0))
+    log(f"added node {name}{' (tainted CriticalAddonsOnly, like the AKS system pool)' if index == 0 else ''}")
+    return name
+
+
+def up(paths: Paths, nodes: int) -> None:
+    paths.root.mkdir(parents=True, exist_ok=True)
+    make_certificates(paths)
+    tokens = make_tokens(paths)
+    ca = paths.certs / "ca.crt"
+    write_kubeconfig(paths.kubeconfig, tokens["admin"], ca)
+    for name in ("kube-controller-manager", "kube-scheduler", "kwok"):
+        write_kubeconfig(paths.component_kubeconfig(name), tokens[name], ca)
+    _start(paths, "etcd", _etcd_args(paths))
+    _start(paths, "kube-apiserver", _apiserver_args(paths))
+    _wait_ready(f"https://127.0.0.1:{API_PORT}/readyz", tokens["admin"], ca, "kube-apiserver")
+    _start(paths, "kube-controller-manager", _controller_manager_args(paths))
+    _start(paths, "kube-scheduler", _scheduler_args(paths))
+    _start(paths, "kwok", _kwok_args(paths))
+    _wait_for_default_service_account(paths)
+    while len(existing_nodes(paths)) < nodes:
+        add_node(paths)
+    _wait_nodes_ready(paths)
+    log(f"ready: kubeconfig {paths.kubeconfig}, context {CONTEXT}, {len(existing_nodes(paths))} nodes")
+
+
+def _wait_for_default_service_account(paths: Paths, timeout: float = 60) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            _api(paths).read_namespaced_service_account("default", "default")
+            return
+        except Exception:  # noqa: BLE001 - the token controller has not caught up yet
+            time.sleep(0.5)
+    raise SystemExit("the controller-manager did not create the default service account; see logs/kube-controller-manager.log")
+
+
+def _wait_nodes_ready(paths: Paths, timeout: float = 60) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        nodes = _api(paths).list_node().items
+        ready = [n for n in nodes if any(c.type == "Ready" and c.status == "True" for c in (n.status.conditions or []))]
+        if nodes and len(ready) == len(nodes):
+            return
+        time.sleep(0.5)
+    raise SystemExit("kwok did not mark the nodes Ready; see logs/kwok.log")
+
+
+def down(paths: Paths) -> None:
+    for name in reversed(COMPONENTS):
+        _stop(paths, name)
+    if paths.root.exists():
+        shutil.rmtree(paths.root)
+        log(f"removed {paths.root}")
+
+
+def status(paths: Paths) -> int:
+    running = {name: _pid(paths, name) for name in COMPONENTS}
+    for name, pid in running.items():
+        print(f"{name:26} {'running, pid ' + str(pid) if pid else 'stopped'}")
+    if all(running.values()):
+        for node in existing_nodes(paths):
+            print(f"node {node}")
+        return 0
+    return 1
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.local_cluster", description=__doc__.split("\n\n")[0])
+    parser.add_argument("command", choices=["up", "down", "status", "add-node"])
+    parser.add_argument("--nodes", type=int, default=int(os.environ.get("LOCAL_CLUSTER_NODES", 3)))
+    args = parser.parse_args(argv[1:])
+    paths = Paths(default_dir())
+    if args.command == "up":
+        up(paths, args.nodes)
+    elif args.command == "down":
+        down(paths)
+    elif args.command == "add-node":
+        add_node(paths)
+    else:
+        return status(paths)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    raise SystemExit(main(sys.argv))

@@ -1,0 +1,355 @@
+"""Evaluate the real program (`__main__.py`) for a stack offline, under
+Pulumi mocks: no cloud, no cluster, no Pulumi CLI.
+
+Used by the unit tests and by `make render` / `make diff`. Each evaluation
+gets a fresh event loop, fresh mocks and a fresh recording monitor. Config is
+built the way the engine builds it: the project's values from Pulumi.yaml,
+replaced key by key by the stack file's values. Azure invokes are answered
+with realistic fakes (a kubelogin devicecode kubeconfig, a client config)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import copy
+import json
+import runpy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from google.protobuf import json_format
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime.stack import run_in_stack, run_pulumi_func
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
+SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+STACKS = ("prod", "staging", "dev")
+
+# Stand-in secret values for offline evaluation (never real). The tests
+# assert none of them ever appears outside a secret marker.
+TEST_SECRETS: dict[str, Any] = {
+    "datadogApiKey": "test-dd-api-key-3f9a",
+    "datadogAppKey": "test-dd-app-key-7c21",
+    "serviceSecrets": {
+        "admin": {"DATABASE_URL": "postgres://admin:s3cr3t-pw@db/admin", "SECRET_KEY_BASE": "skb-0f0e0d0c"}
+    },
+}
+
+TENANT_ID = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+SUBSCRIPTION_ID = "00000000-1111-2222-3333-444444444444"
+SERVER_ID = "6dae42f8-4368-4678-94ff-3960e28e3630"  # AKS AAD server app, the same for every cluster
+
+
+def devicecode_kubeconfig(cluster: str) -> str:
+    """What listManagedClusterUserCredentials returns for an Entra ID cluster."""
+    return yaml.safe_dump(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": cluster,
+                    "cluster": {
+                        "certificate-authority-data": base64.b64encode(b"-----BEGIN CERTIFICATE-----").decode(),
+                        "server": f"https://{cluster}-dns-abc123.hcp.japaneast.azmk8s.io:443",
+                    },
+                }
+            ],
+            "contexts": [{"name": cluster, "context": {"cluster": cluster, "user": f"clusterUser_{cluster}"}}],
+            "current-context": cluster,
+            "users": [
+                {
+                    "name": f"clusterUser_{cluster}",
+                    "user": {
+                        "exec": {
+                            "apiVersion": "client.authentication.k8s.io/v1beta1",
+                            "command": "kubelogin",
+                            "args": [
+                                "get-token", "--environment", "AzurePublicCloud", "--server-id", SERVER_ID,
+                                "--client-id", "80faf920-1908-4b52-b5ef-a8e7bedfc67a", "--tenant-id", TENANT_ID,
+                                "--login", "devicecode",
+                            ],  # fmt: skip
+                            "env": None,
+                            "installHint": "kubelogin is not installed",
+                            "interactiveMode": "IfAvailable",
+                            "provideClusterInfo": False,
+                        }
+                    },
+                }
+            ],
+        },
+        sort_keys=False,
+    )
+
+
+# ----------------------------------------------------------------- records
+
+
+@dataclass
+class Registration:
+    type: str
+    name: str
+    inputs: dict[str, Any]
+    """Deserialized inputs, secrets unwrapped."""
+    raw: dict[str, Any]
+    """Inputs as sent over the wire: secrets still wrapped in their marker."""
+    provider: str
+    parent: str
+    protect: bool
+    ignore_changes: list[str]
+    urn: str
+
+
+@dataclass
+class Evaluation:
+    stack: str
+    resources: list[Registration]
+    exports: dict[str, Any]
+    raw_exports: dict[str, Any]
+    calls: list[str] = field(default_factory=list)
+
+    def of_type(self, type_: str) -> list[Registration]:
+        return [r for r in self.resources if r.type == type_]
+
+    def one(self, type_: str, name: str | None = None) -> Registration:
+        found = [r for r in self.of_type(type_) if name is None or r.name == name]
+        assert len(found) == 1, f"expected one {type_} {name or ''}, found {[r.name for r in found]}"
+        return found[0]
+
+    def kubernetes(self) -> list[Registration]:
+        return [r for r in self.resources if r.type.startswith("kubernetes:") and r.type != "pulumi:providers:kubernetes"]
+
+    def manifests(self) -> list[dict[str, Any]]:
+        return [to_manifest(r) for r in self.kubernetes()]
+
+
+def is_secret(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(SECRET_SIG_KEY) == SECRET_SIG
+
+
+def unwrap_secrets(value: Any) -> Any:
+    """Plain values: every secret marker replaced by the value it wraps."""
+    if is_secret(value):
+        return unwrap_secrets(value["value"])
+    if isinstance(value, dict):
+        return {k: unwrap_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unwrap_secrets(v) for v in value]
+    return value
+
+
+# ------------------------------------------------------------------ mocks
+
+
+class PlatformMocks(pulumi.runtime.Mocks):
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+        # Azure responses differ in shape from their inputs (identity maps,
+        # for one), so only the outputs the program reads are modelled.
+        state = {} if args.typ.startswith("azure-native:") else dict(args.inputs)
+        if args.typ == "azure-native:containerservice:ManagedCluster":
+            state["name"] = args.inputs.get("resourceName", args.name)
+            # The response maps identity id -> details where the input is a list.
+            state["identity"] = {
+                "type": "UserAssigned",
+                "userAssignedIdentities": {i: {"principalId": "p", "clientId": "c"} for i in args.inputs["identity"]["userAssignedIdentities"]},
+            }
+            state["oidcIssuerProfile"] = {
+                "enabled": True,
+                "issuerURL": f"https://japaneast.oic.prod-aks.azure.com/{TENANT_ID}/{args.name}/",
+            }
+        if args.typ == "azure-native:resources:ResourceGroup":
+            state["name"] = args.inputs.get("resourceGroupName", args.name)
+        if args.typ == "azure-native:managedidentity:UserAssignedIdentity":
+            state["principalId"] = "11111111-2222-3333-4444-555555555555"
+        if args.typ in ("azure-native:network:VirtualNetwork", "azure-native:network:Subnet"):
+            state["name"] = args.inputs.get("virtualNetworkName") or args.inputs.get("subnetName")
+        if args.typ.startswith("kubernetes:") and "metadata" in state:
+            state["metadata"] = {"name": args.name, **dict(state["metadata"])}
+        return f"{args.name}-id", state
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list | None]:
+        self.calls.append(args.token)
+        if args.token == "azure-native:authorization:getClientConfig":
+            return {
+                "clientId": "c0ffee00-0000-0000-0000-000000000000",
+                "objectId": "0b1ec700-0000-0000-0000-000000000000",
+                "subscriptionId": SUBSCRIPTION_ID,
+                "tenantId": TENANT_ID,
+            }, []
+        if args.token == "azure-native:containerservice:listManagedClusterUserCredentials":
+            kubeconfig = devicecode_kubeconfig(str(args.args.get("resourceName")))
+            return {"kubeconfigs": [{"name": "clusterUser", "value": base64.b64encode(kubeconfig.encode()).decode()}]}, []
+        raise NotImplementedError(f"unmocked invoke {args.token}")
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    def __init__(self, mocks: PlatformMocks) -> None:
+        super().__init__(mocks)
+        self.registrations: list[Registration] = []
+        self.stack_outputs: dict[str, Any] = {}
+        self.raw_stack_outputs: dict[str, Any] = {}
+
+    def RegisterResource(self, request):  # noqa: N802 - the gRPC method name
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            self.registrations.append(
+                Registration(
+                    type=request.type,
+                    name=request.name,
+                    inputs=unwrap_secrets(pulumi.runtime.rpc.deserialize_properties(request.object)),
+                    raw=json_format.MessageToDict(request.object),
+                    provider=request.provider,
+                    parent=request.parent,
+                    protect=bool(request.protect),
+                    ignore_changes=list(request.ignoreChanges),
+                    urn=response.urn,
+                )
+            )
+        return response
+
+    def RegisterResourceOutputs(self, request):  # noqa: N802
+        if request.urn.split("::")[2] == "pulumi:pulumi:Stack":
+            self.raw_stack_outputs = json_format.MessageToDict(request.outputs)
+            self.stack_outputs = unwrap_secrets(pulumi.runtime.rpc.deserialize_properties(request.outputs))
+        return super().RegisterResourceOutputs(request)
+
+
+# ------------------------------------------------------------------ config
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def stack_file_config(stack: str) -> dict[str, Any]:
+    """The `platform:*` values written in Pulumi.<stack>.yaml."""
+    return dict((_read_yaml(ROOT / f"Pulumi.{stack}.yaml").get("config") or {}))
+
+
+def project_config() -> dict[str, Any]:
+    values = {}
+    for key, entry in (_read_yaml(ROOT / "Pulumi.yaml").get("config") or {}).items():
+        values[key] = entry["value"] if isinstance(entry, dict) and "value" in entry else entry
+    return values
+
+
+def _wire(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def engine_config(
+    stack: str,
+    stack_file: dict[str, Any] | None = None,
+    secrets: dict[str, Any] | None = None,
+    plain: dict[str, Any] | None = None,
+) -> tuple[dict[str, str], list[str]]:
+    """Config as the engine hands it over: project values, replaced per key by stack values.
+
+    `secrets` are set as `--secret` values; `plain` ones as plain values."""
+    values = {**project_config(), **(stack_file if stack_file is not None else stack_file_config(stack))}
+    config = {key: _wire(value) for key, value in values.items()}
+    secret_keys = []
+    for key, value in (secrets or {}).items():
+        config[f"platform:{key}"] = _wire(value)
+        secret_keys.append(f"platform:{key}")
+    for key, value in (plain or {}).items():
+        config[f"platform:{key}"] = _wire(value)
+    return config, secret_keys
+
+
+def default_secrets(stack: str) -> dict[str, Any]:
+    secrets = copy.deepcopy(TEST_SECRETS)
+    if stack == "dev":
+        # dev runs without Datadog: only the app's secrets are set there.
+        secrets.pop("datadogApiKey")
+        secrets.pop("datadogAppKey")
+    return secrets
+
+
+def patched_stack_file(stack: str, patch: dict[str, Any]) -> dict[str, Any]:
+    """The stack file's config with `patch` deep-merged in, as an edit of that file would."""
+    from settings.loader import deep_merge
+
+    return deep_merge(stack_file_config(stack), patch)
+
+
+# ----------------------------------------------------------------- running
+
+LAST_MONITOR: RecordingMonitor | None = None
+"""The monitor of the latest evaluation, to inspect one that raised."""
+
+
+def registrations_of_last_evaluation() -> list[Registration]:
+    return list(LAST_MONITOR.registrations) if LAST_MONITOR else []
+
+
+
+def evaluate(
+    stack: str,
+    stack_file: dict[str, Any] | None = None,
+    secrets: dict[str, Any] | None = None,
+    plain: dict[str, Any] | None = None,
+) -> Evaluation:
+    """Run `__main__.py` for `stack` under fresh mocks; raise what the program raises."""
+    config, secret_keys = engine_config(
+        stack, stack_file, default_secrets(stack) if secrets is None else secrets, plain
+    )
+    global LAST_MONITOR
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    mocks = PlatformMocks()
+    monitor = LAST_MONITOR = RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project="platform", stack=stack, preview=False, monitor=monitor)
+    # set_mocks leaves a finished root Stack behind; run the program in a new
+    # one, as the real entry point does, so its exports are recorded.
+    pulumi.runtime.settings.ROOT.set(None)
+    pulumi.runtime.set_all_config(config, secret_keys)
+
+    def program() -> None:
+        runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+
+    try:
+        loop.run_until_complete(run_pulumi_func(lambda: run_in_stack(program)))
+    finally:
+        loop.close()
+        asyncio.set_event_loop(None)
+    return Evaluation(
+        stack=stack,
+        resources=monitor.registrations,
+        exports=monitor.stack_outputs,
+        raw_exports=monitor.raw_stack_outputs,
+        calls=mocks.calls,
+    )
+
+
+# --------------------------------------------------------------- manifests
+
+
+_API_VERSION_OVERRIDES = {"core/v1": "v1"}
+
+
+def _integral(value: Any) -> Any:
+    """The wire format carries every number as a double; manifests want ints."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _integral(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_integral(v) for v in value]
+    return value
+
+
+def to_manifest(registration: Registration) -> dict[str, Any]:
+    """A registered Kubernetes resource as the manifest the provider would send."""
+    _, module, kind = registration.type.split(":")
+    group_version = _API_VERSION_OVERRIDES.get(module, module)
+    manifest = {"apiVersion": group_version, "kind": kind}
+    manifest.update({k: _integral(v) for k, v in registration.inputs.items() if k not in ("apiVersion", "kind")})
+    return manifest
