@@ -9,14 +9,16 @@
 State goes to a local file backend in .local/state (set through
 PULUMI_BACKEND_URL, so your own `pulumi login` is left alone), encrypted with
 a passphrase (PULUMI_CONFIG_PASSPHRASE, default below: a local-only secret).
-The dev secrets live in .local/Pulumi.dev.yaml, a copy of Pulumi.dev.yaml
-that is never committed; missing ones are generated."""
+
+Pulumi runs in .local/dev-project: links to the code, plus its own copy of
+Pulumi.dev.yaml, refreshed from the repository on every run. Only the local
+passphrase salt and the dev secrets (generated when missing) are kept there,
+so nothing this job does ever changes a file you commit."""
 
 from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import subprocess
 import sys
 import time
@@ -61,33 +63,67 @@ def ensure_tools() -> None:
     subprocess.run([str(ROOT / "toolchain" / "build.sh")], check=True, stdout=subprocess.DEVNULL)
 
 
-def ensure_stack(env: dict[str, str], config_file: Path, cwd: Path = ROOT) -> None:
+# What the project directory needs; Pulumi.dev.yaml is copied, not linked.
+PROJECT_ENTRIES = ("Pulumi.yaml", "__main__.py", "components", "settings", "tools", ".venv")
+LOCAL_ONLY_KEYS = ("encryptionsalt", "secretsprovider", "encryptedkey")
+
+
+def prepare_project(workdir: Path, extra_config: dict | None = None, stack_file: Path | None = None) -> Path:
+    """A project directory that runs this repository's code with a private stack file.
+
+    The stack file is the repository's Pulumi.dev.yaml (or `stack_file`), plus
+    `extra_config`, plus what was local before: the salt and the secrets."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    for entry in PROJECT_ENTRIES:
+        link = workdir / entry
+        if not link.is_symlink() and (ROOT / entry).exists():
+            link.symlink_to(ROOT / entry)
+    target = workdir / "Pulumi.dev.yaml"
+    local = yaml.safe_load(target.read_text()) if target.exists() else {}
+    fresh = yaml.safe_load((stack_file or ROOT / "Pulumi.dev.yaml").read_text()) or {}
+    from settings.loader import deep_merge
+
+    fresh["config"] = deep_merge(fresh.get("config") or {}, extra_config or {})
+    for key in LOCAL_ONLY_KEYS:
+        if key in (local or {}):
+            fresh[key] = local[key]
+    from settings.loader import NAMESPACE, SECRET_KEYS
+
+    local_config = (local or {}).get("config") or {}
+    for key in SECRET_KEYS:
+        if f"{NAMESPACE}:{key}" in local_config:
+            fresh["config"][f"{NAMESPACE}:{key}"] = local_config[f"{NAMESPACE}:{key}"]
+    target.write_text(yaml.safe_dump(fresh, sort_keys=False))
+    return workdir
+
+
+def ensure_stack(env: dict[str, str], workdir: Path) -> None:
     Path(env["PULUMI_BACKEND_URL"].removeprefix("file://")).mkdir(parents=True, exist_ok=True)
-    if not config_file.exists():
-        config_file.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(cwd / "Pulumi.dev.yaml", config_file)
     exists = subprocess.run(
-        [str(tools_bin() / "pulumi"), "stack", "select", "dev"], cwd=cwd, env=env, capture_output=True
+        [str(tools_bin() / "pulumi"), "stack", "select", "dev"], cwd=workdir, env=env, capture_output=True
     )
     if exists.returncode != 0:
-        pulumi(["stack", "init", "dev"], env, cwd)
-    _ensure_dev_secrets(env, config_file, cwd)
+        pulumi(["stack", "init", "dev"], env, workdir)
+    _ensure_dev_secrets(env, workdir)
 
 
-def _ensure_dev_secrets(env: dict[str, str], config_file: Path, cwd: Path) -> None:
-    config = (yaml.safe_load(config_file.read_text()) or {}).get("config") or {}
+def _ensure_dev_secrets(env: dict[str, str], workdir: Path) -> None:
+    config = (yaml.safe_load((workdir / "Pulumi.dev.yaml").read_text()) or {}).get("config") or {}
     present = config.get("platform:serviceSecrets") or {}
     for service, names in DEV_SECRETS.items():
         for name in names:
             if name in (present.get(service) or {}):
                 continue
-            value = secrets.token_urlsafe(24)
-            subprocess.run(
-                [str(tools_bin() / "pulumi"), "config", "set", "--secret", "--path", f"serviceSecrets.{service}.{name}",
-                 "--config-file", str(config_file), "--stack", "dev"],
-                input=value.encode(), cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL,
-            )  # fmt: skip
+            set_secret(env, workdir, f"serviceSecrets.{service}.{name}", secrets.token_urlsafe(24))
             log(f"generated dev secret serviceSecrets.{service}.{name}")
+
+
+def set_secret(env: dict[str, str], workdir: Path, path: str, value: str) -> None:
+    # The value goes through stdin, never the command line.
+    subprocess.run(
+        [str(tools_bin() / "pulumi"), "config", "set", "--secret", "--path", path, "--stack", "dev"],
+        input=value.encode(), cwd=workdir, env=env, check=True, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
 
 
 def summary(kubeconfig: Path | None = None) -> None:
@@ -117,24 +153,24 @@ def summary(kubeconfig: Path | None = None) -> None:
 def main(argv: list[str]) -> int:
     command = argv[1] if len(argv) > 1 else "up"
     env = pulumi_env()
-    config_file = LOCAL / "Pulumi.dev.yaml"
+    workdir = LOCAL / "dev-project"
     if command == "up":
         ensure_tools()
         log("starting the local cluster")
         subprocess.run([sys.executable, "-m", "tools.local_cluster", "up"], cwd=ROOT, check=True)
-        ensure_stack(env, config_file)
+        ensure_stack(env, prepare_project(workdir))
         log("pulumi up --stack dev")
-        pulumi(["up", "--stack", "dev", "--yes", "--skip-preview", "--config-file", str(config_file)], env)
+        pulumi(["up", "--stack", "dev", "--yes", "--skip-preview"], env, workdir)
         summary()
     elif command == "preview":
-        ensure_stack(env, config_file)
-        pulumi(["preview", "--stack", "dev", "--config-file", str(config_file), *argv[2:]], env)
+        ensure_stack(env, prepare_project(workdir))
+        pulumi(["preview", "--stack", "dev", *argv[2:]], env, workdir)
     elif command == "destroy":
-        pulumi(["destroy", "--stack", "dev", "--yes", "--config-file", str(config_file)], env)
+        pulumi(["destroy", "--stack", "dev", "--yes"], env, prepare_project(workdir))
     elif command == "summary":
         summary()
     elif command == "pulumi":
-        return pulumi(argv[2:], env, check=False).returncode
+        return pulumi(argv[2:], env, prepare_project(workdir), check=False).returncode
     else:
         print(__doc__)
         return 2

@@ -28,11 +28,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 CONTEXT = "aks-platform-local"
-API_PORT = 16443
-ETCD_CLIENT_PORT = 23790
-ETCD_PEER_PORT = 23800
-CONTROLLER_MANAGER_PORT = 20257
-SCHEDULER_PORT = 20259
+# All on 127.0.0.1. LOCAL_CLUSTER_PORT_OFFSET moves every port, so a second
+# cluster (the end-to-end tests') can run beside yours.
+_OFFSET = int(os.environ.get("LOCAL_CLUSTER_PORT_OFFSET", "0"))
+API_PORT = 16443 + _OFFSET
+ETCD_CLIENT_PORT = 23790 + _OFFSET
+ETCD_PEER_PORT = 23800 + _OFFSET
+ETCD_METRICS_PORT = 23810 + _OFFSET
+CONTROLLER_MANAGER_PORT = 20257 + _OFFSET
+SCHEDULER_PORT = 20259 + _OFFSET
+KWOK_PORT = 10247 + _OFFSET
 SERVICE_CIDR = "10.96.0.0/16"
 POD_CIDR = "10.244.0.1/16"
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
@@ -206,7 +211,7 @@ def _etcd_args(paths: Paths) -> list[str]:
         f"--listen-peer-urls=http://127.0.0.1:{ETCD_PEER_PORT}",
         f"--initial-advertise-peer-urls=http://127.0.0.1:{ETCD_PEER_PORT}",
         f"--initial-cluster=local=http://127.0.0.1:{ETCD_PEER_PORT}",
-        "--listen-metrics-urls=http://127.0.0.1:23810",
+        f"--listen-metrics-urls=http://127.0.0.1:{ETCD_METRICS_PORT}",
         "--quota-backend-bytes=2147483648",
         "--unsafe-no-fsync",  # a disposable dev cluster: speed over durability
     ]
@@ -273,7 +278,7 @@ def _kwok_args(paths: Paths) -> list[str]:
         f"--cidr={POD_CIDR}",
         "--node-ip=127.0.0.1",
         "--node-lease-duration-seconds=40",
-        "--server-address=127.0.0.1:10247",
+        f"--server-address=127.0.0.1:{KWOK_PORT}",
     ]
 
 

@@ -1,0 +1,285 @@
+"""End to end: the real Pulumi engine and Kubernetes provider deploy the dev
+stack to a real API server (etcd, kube-apiserver, controller-manager,
+scheduler) whose kwok nodes run pods. Each test names what a user relies on.
+
+The tests run in order against one deployment, in a private cluster (own
+directory, own ports) with a private copy of the stack config and a private
+state backend, and with the Datadog agent switched on with a placeholder key."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PORT_OFFSET = "300"
+DATADOG_KEY = "e2e-placeholder-dd-key-5a1f"
+APP_SECRETS = {"DATABASE_URL": "postgres://e2e:e2e-db-pw-8c3d@db/admin", "SECRET_KEY_BASE": "e2e-skb-91be"}
+NEW_TAG = "ghcr.io/example-org/admin-app:1.8.3"
+
+pytestmark = pytest.mark.e2e
+
+
+@dataclass
+class Deployment:
+    workdir: Path
+    state: Path
+    env: dict[str, str]
+    kubeconfig: Path
+    cluster_env: dict[str, str]
+
+    def pulumi(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        from tools.dev import tools_bin
+
+        result = subprocess.run(
+            [str(tools_bin() / "pulumi"), *args, "--stack", "dev", "--non-interactive"],
+            cwd=self.workdir, env=self.env, capture_output=True, text=True,
+        )  # fmt: skip
+        if check and result.returncode != 0:
+            raise AssertionError(f"pulumi {' '.join(args)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-2000:]}")
+        return result
+
+    def cluster(self, command: str) -> None:
+        subprocess.run([sys.executable, "-m", "tools.local_cluster", command], cwd=ROOT, env=self.cluster_env, check=True)
+
+    def api(self):  # type: ignore[no-untyped-def]
+        from kubernetes import client, config
+
+        api = config.new_client_from_config(str(self.kubeconfig))
+        return client.CoreV1Api(api), client.AppsV1Api(api), client.BatchV1Api(api)
+
+
+def _extra_config(kubeconfig: Path, image: str | None = None) -> dict:
+    web: dict = {"autoscaling": {"minReplicas": 2, "maxReplicas": 3}}
+    if image:
+        web["app"] = {"image": image}
+    return {
+        "platform:local": {"kubeconfig": str(kubeconfig)},
+        "platform:datadog": {"enabled": True, "monitorsEnabled": False},
+        "platform:services": {"admin": {"web": web}},
+    }
+
+
+@pytest.fixture(scope="module")
+def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    from tools.dev import prepare_project, pulumi_env, set_secret, tools_bin
+
+    missing = [t for t in ("pulumi", "pulumi-resource-kubernetes", "kube-apiserver", "kwok") if not (tools_bin() / t).exists()]
+    assert not missing, f"toolchain missing {missing}: run toolchain/build.sh (make tools)"
+    base = tmp_path_factory.mktemp("e2e")
+    cluster_env = {**os.environ, "LOCAL_CLUSTER_DIR": str(base / "cluster"), "LOCAL_CLUSTER_PORT_OFFSET": PORT_OFFSET}
+    kubeconfig = base / "cluster" / "kubeconfig"
+    env = pulumi_env(state_dir=base / "state")
+    env["PULUMI_HOME"] = str(base / "pulumi-home")
+    env["PULUMI_CONFIG_PASSPHRASE"] = "e2e-only-passphrase"
+    deployment = Deployment(prepare_project(base / "project", _extra_config(kubeconfig)), base / "state", env, kubeconfig, cluster_env)
+    (base / "state").mkdir()
+    deployment.cluster("up")
+    deployment.pulumi("stack", "init")
+    set_secret(env, deployment.workdir, "datadogApiKey", DATADOG_KEY)
+    for name, value in APP_SECRETS.items():
+        set_secret(env, deployment.workdir, f"serviceSecrets.admin.{name}", value)
+    try:
+        yield deployment
+    finally:
+        deployment.cluster("down")
+
+
+def _wait(condition, what: str, timeout: float = 90, interval: float = 0.5):  # type: ignore[no-untyped-def]
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def _ready(pod) -> bool:  # type: ignore[no-untyped-def]
+    return pod.metadata.deletion_timestamp is None and any(
+        c.type == "Ready" and c.status == "True" for c in (pod.status.conditions or [])
+    )
+
+
+def _web_pods(dev: Deployment) -> list:
+    core, _, _ = dev.api()
+    return core.list_namespaced_pod("admin", label_selector="app.kubernetes.io/component=web").items
+
+
+# ----------------------------------------------------------------------------
+
+
+def test_pulumi_up_from_scratch_makes_every_deployment_available(dev: Deployment) -> None:
+    """`make dev` works on an empty cluster: every web app serves with all its replicas.
+
+    The Deployment leaves `replicas` to the HPA, so it starts at one pod and
+    the HPA raises it to minReplicas (2 here) right after the deploy."""
+    dev.pulumi("up", "--yes", "--skip-preview")
+    _, apps, _ = dev.api()
+    deployments = apps.list_deployment_for_all_namespaces(label_selector="app.kubernetes.io/managed-by=pulumi").items
+    assert [d.metadata.name for d in deployments] == ["web"]
+    for d in deployments:
+        status = _wait(
+            lambda d=d: (s := apps.read_namespaced_deployment_status(d.metadata.name, d.metadata.namespace).status)
+            and s.replicas == s.available_replicas == 2 and s,
+            f"{d.metadata.name} available at the HPA minimum",
+        )
+        assert status.unavailable_replicas in (None, 0)
+
+
+def test_preview_right_after_up_shows_no_changes(dev: Deployment) -> None:
+    """The program is idempotent: a second deploy would change nothing."""
+    result = dev.pulumi("preview", "--expect-no-changes", "--diff", check=False)
+    assert result.returncode == 0, result.stdout[-3000:]
+
+
+def test_one_datadog_agent_per_node_including_tainted_and_new_nodes(dev: Deployment) -> None:
+    """Datadog bills per node: exactly one Ready agent on each node, the system-pool-like tainted one too."""
+    core, _, _ = dev.api()
+
+    def agents_per_node() -> dict[str, int]:
+        pods = core.list_namespaced_pod("datadog", label_selector="app.kubernetes.io/name=datadog-agent").items
+        counts: dict[str, int] = {}
+        for pod in pods:
+            if _ready(pod):
+                counts[pod.spec.node_name] = counts.get(pod.spec.node_name, 0) + 1
+        return counts
+
+    nodes = {n.metadata.name for n in core.list_node().items}
+    assert any(t.key == "CriticalAddonsOnly" for n in core.list_node().items for t in (n.spec.taints or []))
+    counts = _wait(lambda: (c := agents_per_node()) and set(c) == nodes and c, "an agent on every node")
+    assert set(counts.values()) == {1}
+
+    dev.cluster("add-node")
+    grown = {n.metadata.name for n in core.list_node().items}
+    assert len(grown) == len(nodes) + 1
+    counts = _wait(lambda: (c := agents_per_node()) and set(c) == grown and c, "an agent on the new node")
+    assert set(counts.values()) == {1}
+
+
+def test_deleted_app_pod_is_replaced(dev: Deployment) -> None:
+    """Self-healing: a pod that dies is replaced and the app is back at full strength."""
+    core, _, _ = dev.api()
+    before = [p for p in _web_pods(dev) if _ready(p)]
+    victim = before[0].metadata.name
+    core.delete_namespaced_pod(victim, "admin", grace_period_seconds=0)
+    healed = _wait(
+        lambda: (ready := [p for p in _web_pods(dev) if _ready(p) and p.metadata.name != victim])
+        and len(ready) >= len(before) and ready,
+        "a replacement pod",
+    )
+    assert victim not in {p.metadata.name for p in healed}
+    _wait_fully_available(dev)
+
+
+def _wait_fully_available(dev: Deployment) -> None:
+    _, apps, _ = dev.api()
+    _wait(
+        lambda: (d := apps.read_namespaced_deployment_status("web", "admin"))
+        and (d.status.available_replicas or 0) >= d.spec.replicas == d.status.replicas,
+        "the web Deployment back at full availability",
+    )
+
+
+def test_image_tag_change_rolls_out_without_losing_capacity(dev: Deployment) -> None:
+    """A new release reaches every pod, and available replicas never drop below desired meanwhile."""
+    from tools.dev import prepare_project
+
+    _, apps, _ = dev.api()
+    _wait_fully_available(dev)
+    old_sets = {rs.metadata.name for rs in apps.list_namespaced_replica_set("admin").items}
+    samples: list[tuple[int, int]] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            deployment = apps.read_namespaced_deployment_status("web", "admin")
+            samples.append((deployment.status.available_replicas or 0, deployment.spec.replicas))
+            time.sleep(0.2)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        prepare_project(dev.workdir, _extra_config(dev.kubeconfig, image=NEW_TAG))
+        dev.pulumi("up", "--yes", "--skip-preview")
+    finally:
+        stop.set()
+        watcher.join()
+    new_sets = [rs for rs in apps.list_namespaced_replica_set("admin").items if rs.metadata.name not in old_sets]
+    assert len(new_sets) == 1
+    images = {c.name: c.image for c in new_sets[0].spec.template.spec.containers}
+    assert images["app"] == NEW_TAG
+    assert samples and min(available - desired for available, desired in samples) >= 0, samples
+    for pod in _web_pods(dev):
+        if _ready(pod):
+            assert {c.image for c in pod.spec.containers} >= {NEW_TAG}
+
+
+def test_a_job_from_each_cronjob_runs_to_completion(dev: Deployment) -> None:
+    """Batch jobs are runnable as declared: a Job made from each CronJob's template completes."""
+    core, _, batch = dev.api()
+    cron_jobs = batch.list_namespaced_cron_job("admin").items
+    assert {c.metadata.name for c in cron_jobs} == {"hourly-aggregation", "daily-report"}
+    for cron in cron_jobs:
+        name = f"{cron.metadata.name}-manual"
+        body = {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {"name": name, "namespace": "admin", "annotations": {"cronjob.kubernetes.io/instantiate": "manual"}},
+            "spec": batch.api_client.sanitize_for_serialization(cron.spec.job_template.spec),
+        }
+        batch.create_namespaced_job("admin", body)
+    for cron in cron_jobs:
+        name = f"{cron.metadata.name}-manual"
+        job = _wait(
+            lambda n=name: (j := batch.read_namespaced_job_status(n, "admin")).status.succeeded and j,
+            f"job {name} to complete",
+        )
+        assert any(c.type == "Complete" and c.status == "True" for c in job.status.conditions or [])
+        batch.delete_namespaced_job(name, "admin", propagation_policy="Background")
+
+
+def test_state_holds_no_secret_in_plain_text(dev: Deployment) -> None:
+    """Secrets set with `pulumi config set --secret` are encrypted in the state and masked in outputs."""
+    exported = dev.pulumi("stack", "export").stdout
+    outputs = dev.pulumi("stack", "output", "--json").stdout
+    on_disk = "\n".join(p.read_text(errors="ignore") for p in dev.state.rglob("*") if p.is_file())
+    for value in [DATADOG_KEY, *APP_SECRETS.values()]:
+        assert value not in exported
+        assert value not in outputs
+        assert value not in on_disk
+    assert json.loads(outputs)["kubeconfig"] == "[secret]"
+    # ...while the cluster itself got the real values, through Secrets only.
+    core, _, _ = dev.api()
+    secret = core.read_namespaced_secret("datadog-api-key", "datadog")
+    import base64
+
+    assert base64.b64decode(secret.data["api-key"]).decode() == DATADOG_KEY
+
+
+def test_destroy_removes_every_namespace_it_created(dev: Deployment) -> None:
+    """Teardown is clean: nothing the program created is left behind."""
+    core, _, _ = dev.api()
+    created = {n.metadata.name for n in core.list_namespace(label_selector="app.kubernetes.io/managed-by=pulumi").items}
+    assert created == {"admin", "datadog"}
+    dev.pulumi("destroy", "--yes", "--skip-preview")
+    remaining = _wait(
+        lambda: not (left := {n.metadata.name for n in core.list_namespace().items} & created) or None,
+        "namespaces to disappear",
+        timeout=120,
+    )
+    assert remaining is True
+    from kubernetes import client, config
+
+    rbac = client.RbacAuthorizationV1Api(config.new_client_from_config(str(dev.kubeconfig)))
+    assert not rbac.list_cluster_role_binding(label_selector="app.kubernetes.io/part-of=datadog").items
+    assert not rbac.list_cluster_role(label_selector="app.kubernetes.io/part-of=datadog").items
