@@ -122,11 +122,15 @@ class AksCluster(pulumi.ComponentResource):
         )
         authorization.RoleAssignment(
             "subnet-network-contributor",
-            role_assignment_name=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self._cluster_name}/subnet-network-contributor")),
+            role_assignment_name=str(
+                uuid.uuid5(uuid.NAMESPACE_URL, f"{self._cluster_name}/subnet-network-contributor")
+            ),
             principal_id=identity.principal_id,
             principal_type="ServicePrincipal",
             role_definition_id=self._client.subscription_id.apply(
-                lambda sub: f"/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/{NETWORK_CONTRIBUTOR_ROLE}"
+                lambda sub: (
+                    f"/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/{NETWORK_CONTRIBUTOR_ROLE}"
+                )
             ),
             scope=subnet.id,
             opts=self._child(),
@@ -233,7 +237,9 @@ class AksCluster(pulumi.ComponentResource):
                 opts=self._child(),
             )
 
-    def _build_kubeconfig(self, group: resources.ResourceGroup, cluster: containerservice.ManagedCluster) -> pulumi.Output[str]:
+    def _build_kubeconfig(
+        self, group: resources.ResourceGroup, cluster: containerservice.ManagedCluster
+    ) -> pulumi.Output[str]:
         credentials = containerservice.list_managed_cluster_user_credentials_output(
             resource_group_name=group.name,
             resource_name=cluster.name,

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.pod_spec import checkov_annotations, container_resources
+from components.pod_spec import checkov_annotations
 from settings.model import Datadog
 
 NAMESPACE = "datadog"
@@ -241,9 +241,21 @@ class DatadogAgent(pulumi.ComponentResource):
                 "privileged": False,
                 "seccomp_profile": {"type": "RuntimeDefault"},
             },
-            "liveness_probe": {"http_get": {"path": "/live", "port": HEALTH_PORT}, "initial_delay_seconds": 15, **probe},
-            "readiness_probe": {"http_get": {"path": "/ready", "port": HEALTH_PORT}, "initial_delay_seconds": 15, **probe},
-            "startup_probe": {"http_get": {"path": "/startup", "port": HEALTH_PORT}, "initial_delay_seconds": 15, **probe},
+            "liveness_probe": {
+                "http_get": {"path": "/live", "port": HEALTH_PORT},
+                "initial_delay_seconds": 15,
+                **probe,
+            },
+            "readiness_probe": {
+                "http_get": {"path": "/ready", "port": HEALTH_PORT},
+                "initial_delay_seconds": 15,
+                **probe,
+            },
+            "startup_probe": {
+                "http_get": {"path": "/startup", "port": HEALTH_PORT},
+                "initial_delay_seconds": 15,
+                **probe,
+            },
             "volume_mounts": volumes_mounts,
         }
 
@@ -325,11 +337,20 @@ def ksm_core_rules() -> list[dict]:
         {
             "api_groups": [""],
             "resources": [
-                "pods", "services", "resourcequotas", "replicationcontrollers", "limitranges",
-                "persistentvolumeclaims", "persistentvolumes", "namespaces", "endpoints", "events", "nodes",
+                "pods",
+                "services",
+                "resourcequotas",
+                "replicationcontrollers",
+                "limitranges",
+                "persistentvolumeclaims",
+                "persistentvolumes",
+                "namespaces",
+                "endpoints",
+                "events",
+                "nodes",
             ],
             "verbs": watch,
-        },  # fmt: skip
+        },
         {"api_groups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": watch},
         {
             "api_groups": ["apps"],

@@ -8,6 +8,7 @@ rewritten to the mode chosen in config, as `kubelogin convert-kubeconfig` would.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import yaml
@@ -23,7 +24,7 @@ _KEPT_FLAGS = {
 
 def _flag_values(args: list[str]) -> dict[str, str]:
     values: dict[str, str] = {}
-    for flag, value in zip(args, args[1:], strict=False):
+    for flag, value in itertools.pairwise(args):
         if flag.startswith("--") and not value.startswith("--"):
             values[flag] = value
     return values

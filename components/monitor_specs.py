@@ -40,8 +40,7 @@ class _Scope:
         handles = " ".join(self.settings.notify)
         link = f"{self.settings.runbook_url}#runbook-{runbook}"
         return (
-            f"{problem}\n\n{what_to_do}\n\nRunbook: {link}\n"
-            f"Cluster: {self.cluster} ({self.environment})\n\n{handles}"
+            f"{problem}\n\n{what_to_do}\n\nRunbook: {link}\nCluster: {self.cluster} ({self.environment})\n\n{handles}"
         ).strip()
 
 

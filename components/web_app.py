@@ -29,7 +29,6 @@ SECRET_NAME = "app-secrets"
 NGINX_HEALTH_PATH = "/nginx-health"
 
 
-
 @dataclass(frozen=True)
 class WebAppArgs:
     service: str
@@ -165,7 +164,12 @@ class WebApp(pulumi.ComponentResource):
             "security_context": container_security_context(),
             **probes(NGINX_HEALTH_PATH, "http"),
             "volume_mounts": [
-                {"name": "nginx-conf", "mount_path": "/etc/nginx/nginx.conf", "sub_path": "nginx.conf", "read_only": True},
+                {
+                    "name": "nginx-conf",
+                    "mount_path": "/etc/nginx/nginx.conf",
+                    "sub_path": "nginx.conf",
+                    "read_only": True,
+                },
                 {"name": "nginx-tmp", "mount_path": "/tmp"},
                 {"name": "nginx-cache", "mount_path": "/var/cache/nginx"},
             ],

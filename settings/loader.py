@@ -150,7 +150,10 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
 def _unwrap(annotation: Any) -> Any:
     """`X | None` -> X; `Annotated[X, ...]` -> X."""
     args = [a for a in typing.get_args(annotation) if a is not type(None)]
-    if typing.get_origin(annotation) in (typing.Union, getattr(__import__("types"), "UnionType", None)) and len(args) == 1:
+    if (
+        typing.get_origin(annotation) in (typing.Union, getattr(__import__("types"), "UnionType", None))
+        and len(args) == 1
+    ):
         return _unwrap(args[0])
     if typing.get_origin(annotation) is typing.Annotated:
         return _unwrap(args[0])
@@ -221,7 +224,10 @@ def _secret_problems(settings: PlatformSettings, runtime: dict[str, Any]) -> lis
     if settings.datadog.enabled:
         if not runtime.get("datadogApiKey"):
             problems.append(
-                ("datadogApiKey", "is not set but datadog.enabled is true: `pulumi config set --secret datadogApiKey …`")
+                (
+                    "datadogApiKey",
+                    "is not set but datadog.enabled is true: `pulumi config set --secret datadogApiKey …`",
+                )
             )
         if settings.datadog.monitors_enabled and not runtime.get("datadogAppKey"):
             problems.append(
@@ -240,7 +246,8 @@ def _secret_problems(settings: PlatformSettings, runtime: dict[str, Any]) -> lis
                 problems.append(
                     (
                         f"services.{name}.web.app.secretEnv",
-                        f"needs secret {variable!r}: `pulumi config set --secret --path 'serviceSecrets.{name}.{variable}' …`",
+                        f"needs secret {variable!r}: "
+                        f"`pulumi config set --secret --path 'serviceSecrets.{name}.{variable}' …`",
                     )
                 )
     return problems

@@ -60,8 +60,21 @@ class MaintenanceWindow(Model):
     day_of_week: DayOfWeek = Field("Sunday", description="Day the window opens.")
     start_time: ClockTime = Field("03:00", description="Local start time, HH:MM.")
     duration_hours: int = Field(4, ge=4, le=24, description="Window length; AKS requires at least 4 hours.")
-    utc_offset: str = Field("+09:00", pattern=r"^[+-](0[0-9]|1[0-4]):[0-5][0-9]$", description="Offset of start_time from UTC.")
+    utc_offset: str = Field(
+        "+09:00", pattern=r"^[+-](0[0-9]|1[0-4]):[0-5][0-9]$", description="Offset of start_time from UTC."
+    )
     interval_weeks: int = Field(1, ge=1, le=4, description="Repeat every N weeks.")
+
+
+class NodeOsMaintenanceWindow(MaintenanceWindow):
+    """Node OS updates: a day apart from the cluster upgrade window."""
+
+    day_of_week: DayOfWeek = Field("Saturday", description="Day the window opens.")
+
+
+# Objects whose defaults differ from their base class get a subclass rather
+# than a default_factory: a stack that overrides one field of them must keep
+# the other defaults, not fall back to the base class's.
 
 
 class Maintenance(Model):
@@ -70,9 +83,8 @@ class Maintenance(Model):
     auto_upgrade: MaintenanceWindow = Field(
         default_factory=MaintenanceWindow, description="When the cluster auto-upgrade channel may run."
     )
-    node_os_upgrade: MaintenanceWindow = Field(
-        default_factory=lambda: MaintenanceWindow(day_of_week="Saturday"),
-        description="When node OS images or security patches may be applied.",
+    node_os_upgrade: NodeOsMaintenanceWindow = Field(
+        default_factory=NodeOsMaintenanceWindow, description="When node OS images or security patches may be applied."
     )
 
 
@@ -92,6 +104,14 @@ class NodePool(Model):
         if self.min_count > self.max_count:
             raise ValueError(f"minCount ({self.min_count}) must not exceed maxCount ({self.max_count})")
         return self
+
+
+class SystemNodePool(NodePool):
+    """The pool for cluster add-ons: small VMs, at least two for availability."""
+
+    vm_size: str = Field("Standard_D2ds_v5", description="Azure VM size of each node.")
+    min_count: int = Field(2, ge=1, le=1000, description="Autoscaler lower bound.")
+    max_count: int = Field(3, ge=1, le=1000, description="Autoscaler upper bound.")
 
 
 class AksNetwork(Model):
@@ -145,9 +165,8 @@ class AksSettings(Model):
     availability_zones: list[Literal["1", "2", "3"]] = Field(
         default_factory=list, description="Zones to spread both node pools across; empty means no zones."
     )
-    system_pool: NodePool = Field(
-        default_factory=lambda: NodePool(vm_size="Standard_D2ds_v5", min_count=2, max_count=3),
-        description="Pool for cluster add-ons only (tainted CriticalAddonsOnly).",
+    system_pool: SystemNodePool = Field(
+        default_factory=SystemNodePool, description="Pool for cluster add-ons only (tainted CriticalAddonsOnly)."
     )
     user_pool: NodePool = Field(default_factory=NodePool, description="Pool for the services' workloads.")
     network: AksNetwork = Field(default_factory=AksNetwork)
@@ -172,10 +191,13 @@ class AksSettings(Model):
         # The rule the AKS Terraform modules enforce: a pinned patch with an
         # auto-upgrade channel makes the next deploy try to undo the upgrade.
         if self.upgrade_channel == "patch" and self.kubernetes_version is None:
-            raise ValueError("kubernetesVersion is required with upgradeChannel 'patch' (write MAJOR.MINOR, e.g. '1.34')")
+            raise ValueError(
+                "kubernetesVersion is required with upgradeChannel 'patch' (write MAJOR.MINOR, e.g. '1.34')"
+            )
         if self.upgrade_channel in ("stable", "rapid") and self.kubernetes_version is not None:
             raise ValueError(
-                f"kubernetesVersion must be null with upgradeChannel '{self.upgrade_channel}': AKS moves the minor itself"
+                f"kubernetesVersion must be null with upgradeChannel '{self.upgrade_channel}': "
+                "AKS moves the minor version itself"
             )
         return self
 
@@ -205,6 +227,18 @@ class Resources(Model):
     memory_limit: Quantity = Field("256Mi", description="Memory limit; the container is OOM-killed above it.")
 
 
+class NginxResources(Resources):
+    cpu: Quantity = Field("50m", description="CPU request.")
+    memory: Quantity = Field("64Mi", description="Memory request.")
+    memory_limit: Quantity = Field("128Mi", description="Memory limit; the container is OOM-killed above it.")
+
+
+class AppResources(Resources):
+    cpu: Quantity = Field("250m", description="CPU request.")
+    memory: Quantity = Field("256Mi", description="Memory request.")
+    memory_limit: Quantity = Field("512Mi", description="Memory limit; the container is OOM-killed above it.")
+
+
 class Probe(Model):
     path: str = Field("/healthz", pattern=r"^/", description="HTTP path that answers 200 when healthy.")
 
@@ -214,7 +248,7 @@ class NginxContainer(Model):
 
     image: PinnedImage = Field("nginxinc/nginx-unprivileged:1.29.3-alpine", description="Unprivileged nginx image.")
     port: Port = Field(8080, description="Port nginx listens on (unprivileged).")
-    resources: Resources = Field(default_factory=lambda: Resources(cpu="50m", memory="64Mi", memory_limit="128Mi"))
+    resources: NginxResources = Field(default_factory=NginxResources)
     client_max_body_size: str = Field("10m", pattern=r"^[0-9]+[kKmM]?$", description="Largest request body.")
 
 
@@ -231,7 +265,7 @@ class AppContainer(Model):
         description="Names of secret values (serviceSecrets.<service>.<NAME>) exposed as environment variables.",
     )
     probe: Probe = Field(default_factory=Probe)
-    resources: Resources = Field(default_factory=lambda: Resources(cpu="250m", memory="256Mi", memory_limit="512Mi"))
+    resources: AppResources = Field(default_factory=AppResources)
 
     @field_validator("env", "secret_env")
     @classmethod
@@ -260,7 +294,9 @@ class WebApp(Model):
     nginx: NginxContainer = Field(default_factory=NginxContainer)
     app: AppContainer
     autoscaling: Autoscaling = Field(default_factory=Autoscaling)
-    max_surge: str = Field("25%", pattern=r"^([1-9][0-9]?%|100%|[1-9][0-9]*)$", description="Extra pods during a rollout.")
+    max_surge: str = Field(
+        "25%", pattern=r"^([1-9][0-9]?%|100%|[1-9][0-9]*)$", description="Extra pods during a rollout."
+    )
 
 
 class BatchJob(Model):
@@ -284,7 +320,7 @@ class BatchJob(Model):
     success_window_hours: int | None = Field(
         None, ge=1, le=24 * 31, description="Alert when no run succeeded for this long; derived from the schedule."
     )
-    resources: Resources = Field(default_factory=lambda: Resources(cpu="250m", memory="256Mi", memory_limit="512Mi"))
+    resources: AppResources = Field(default_factory=AppResources)
 
     @property
     def expected_success_window_hours(self) -> int:

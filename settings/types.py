@@ -36,7 +36,9 @@ def _dns_label(value: str) -> str:
 def _quantity(value: str | int | float) -> str:
     text = str(value)
     if not _QUANTITY.match(text):
-        raise ValueError(f"{text!r} is not a Kubernetes quantity: write e.g. '250m' or '0.5' for CPU, '256Mi' or '1Gi' for memory")
+        raise ValueError(
+            f"{text!r} is not a Kubernetes quantity: write e.g. '250m' or '0.5' for CPU, '256Mi' or '1Gi' for memory"
+        )
     return text
 
 
@@ -81,7 +83,8 @@ def _cron_schedule(value: str) -> str:
     fields = value.split()
     if len(fields) != 5:
         raise ValueError(
-            f"{value!r} is not a 5-field cron schedule: write 'minute hour day-of-month month day-of-week', e.g. '0 * * * *'"
+            f"{value!r} is not a 5-field cron schedule: "
+            "write 'minute hour day-of-month month day-of-week', e.g. '0 * * * *'"
         )
     for text, (field, low, high) in zip(fields, _CRON_RANGES, strict=True):
         try:
@@ -147,7 +150,9 @@ ObjectId = Annotated[str, AfterValidator(_regex(_UUID, "an Entra ID object ID (a
 ClockTime = Annotated[str, AfterValidator(_regex(_HH_MM, "a 24-hour time 'HH:MM'"))]
 Port = Annotated[int, Field(ge=1024, le=65535, description="An unprivileged TCP port.")]
 MinorVersion = Annotated[str, AfterValidator(_regex(_MINOR_VERSION, "a Kubernetes MAJOR.MINOR version such as '1.34'"))]
-PatchVersion = Annotated[str, AfterValidator(_regex(_PATCH_VERSION, "a Kubernetes MAJOR.MINOR.PATCH version such as '1.34.4'"))]
+PatchVersion = Annotated[
+    str, AfterValidator(_regex(_PATCH_VERSION, "a Kubernetes MAJOR.MINOR.PATCH version such as '1.34.4'"))
+]
 
 
 def minor_of(version: str) -> str:

@@ -1,7 +1,7 @@
 """The offline evaluation engine, as the tests use it (see tools/offline.py)."""
 
-from tools.offline import *  # noqa: F403
-from tools.offline import (  # noqa: F401 - explicit names the tests import
+from tools.offline import *
+from tools.offline import (
     ROOT,
     SERVER_ID,
     STACKS,

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import pytest
-
-from harness import Evaluation, evaluate, patched_stack_file
-from components.kubeconfig import to_non_interactive
-from harness import SERVER_ID, TENANT_ID, devicecode_kubeconfig
-
 import yaml
+from harness import SERVER_ID, TENANT_ID, Evaluation, devicecode_kubeconfig, evaluate, patched_stack_file
+
+from components.kubeconfig import to_non_interactive
 
 CLUSTER = "azure-native:containerservice:ManagedCluster"
 
@@ -115,8 +113,10 @@ def test_network_is_cni_overlay_with_policy_oidc_and_workload_identity(prod: Eva
 
 
 def test_maintenance_windows_cover_both_upgrade_schedules(prod: Evaluation) -> None:
-    windows = {m.inputs["configName"]: m.inputs["maintenanceWindow"] for m in prod.of_type(
-        "azure-native:containerservice:MaintenanceConfiguration")}
+    windows = {
+        m.inputs["configName"]: m.inputs["maintenanceWindow"]
+        for m in prod.of_type("azure-native:containerservice:MaintenanceConfiguration")
+    }
     assert set(windows) == {"aksManagedAutoUpgradeSchedule", "aksManagedNodeOSUpgradeSchedule"}
     assert windows["aksManagedAutoUpgradeSchedule"]["schedule"]["weekly"] == {"dayOfWeek": "Sunday", "intervalWeeks": 1}
     assert windows["aksManagedNodeOSUpgradeSchedule"]["schedule"]["weekly"]["dayOfWeek"] == "Saturday"

@@ -7,7 +7,6 @@ import copy
 from typing import Any
 
 import pytest
-
 from harness import (
     default_secrets,
     evaluate,
@@ -16,6 +15,7 @@ from harness import (
     registrations_of_last_evaluation,
     stack_file_config,
 )
+
 from settings.loader import ConfigError, deep_merge, effective_config, read_project_base
 
 
@@ -37,7 +37,9 @@ def test_overlay_deep_merges_and_keeps_base_values() -> None:
 
 def test_named_lists_merge_item_by_item() -> None:
     base = {"jobs": [{"name": "a", "schedule": "0 * * * *"}, {"name": "b", "schedule": "0 1 * * *"}]}
-    merged = deep_merge(base, {"jobs": [{"name": "b", "schedule": "0 2 * * *"}, {"name": "c", "schedule": "5 * * * *"}]})
+    merged = deep_merge(
+        base, {"jobs": [{"name": "b", "schedule": "0 2 * * *"}, {"name": "c", "schedule": "5 * * * *"}]}
+    )
     assert merged["jobs"] == [
         {"name": "a", "schedule": "0 * * * *"},
         {"name": "b", "schedule": "0 2 * * *"},
@@ -45,13 +47,39 @@ def test_named_lists_merge_item_by_item() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("overlay", "path", "expected"),
+    [
+        ({"aks": {"systemPool": {"minCount": 1}}}, ("aks", "system_pool", "vm_size"), "Standard_D2ds_v5"),
+        ({"aks": {"maintenance": {"nodeOsUpgrade": {"startTime": "01:00"}}}},
+         ("aks", "maintenance", "node_os_upgrade", "day_of_week"), "Saturday"),
+        ({"services": {"admin": {"web": {"nginx": {"resources": {"cpu": "75m"}}}}}},
+         ("services", "admin", "web", "nginx", "resources", "memory_limit"), "128Mi"),
+    ],
+)  # fmt: skip
+def test_overriding_one_field_keeps_the_objects_other_defaults(overlay: dict, path: tuple, expected: str) -> None:
+    from settings.model import PlatformSettings
+
+    settings = PlatformSettings.model_validate(effective_config(read_project_base(), overlay), context={"stack": "x"})
+    value: Any = settings
+    for part in path:
+        value = value[part] if isinstance(value, dict) else getattr(value, part)
+    assert value == expected
+
+
 def test_staging_overrides_only_the_app_image() -> None:
     ev = evaluate("staging")
-    images = {c["name"]: c["image"] for c in ev.one("kubernetes:apps/v1:Deployment").inputs["spec"]["template"]["spec"]["containers"]}
+    images = {
+        c["name"]: c["image"]
+        for c in ev.one("kubernetes:apps/v1:Deployment").inputs["spec"]["template"]["spec"]["containers"]
+    }
     assert images["app"] == "ghcr.io/example-org/admin-app:1.9.0-rc.1"
-    assert evaluate("prod").one("kubernetes:apps/v1:Deployment").inputs["spec"]["template"]["spec"]["containers"][1][
-        "image"
-    ] == project_config()["platform:services"]["admin"]["web"]["app"]["image"]
+    assert (
+        evaluate("prod")
+        .one("kubernetes:apps/v1:Deployment")
+        .inputs["spec"]["template"]["spec"]["containers"][1]["image"]
+        == project_config()["platform:services"]["admin"]["web"]["app"]["image"]
+    )
 
 
 def _service_patch(**web_app: Any) -> dict[str, Any]:
@@ -140,5 +168,7 @@ def test_every_problem_is_reported_at_once() -> None:
 def test_secret_values_never_appear_in_config_errors() -> None:
     secrets = default_secrets("staging")
     with pytest.raises(ConfigError) as raised:
-        evaluate("staging", stack_file=patched_stack_file("staging", {"platform:aks": {"skuTier": "Gold"}}), secrets=secrets)
+        evaluate(
+            "staging", stack_file=patched_stack_file("staging", {"platform:aks": {"skuTier": "Gold"}}), secrets=secrets
+        )
     assert secrets["datadogApiKey"] not in str(raised.value)

@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import pytest
-
 from harness import ROOT, TEST_SECRETS, Evaluation, evaluate, is_secret, patched_stack_file
 
 DAEMONSET = "kubernetes:apps/v1:DaemonSet"
@@ -109,7 +108,10 @@ def test_hardening_exceptions_are_declared_with_reasons(ev: Evaluation) -> None:
 
 
 def test_rbac_is_the_charts_read_only_set(ev: Evaluation) -> None:
-    roles = {r.inputs["metadata"]["name"]: r.inputs["rules"] for r in ev.of_type("kubernetes:rbac.authorization.k8s.io/v1:ClusterRole")}
+    roles = {
+        r.inputs["metadata"]["name"]: r.inputs["rules"]
+        for r in ev.of_type("kubernetes:rbac.authorization.k8s.io/v1:ClusterRole")
+    }
     assert set(roles) == {"datadog-agent", "datadog-agent-ksm-core"}
     for rules in roles.values():
         for rule in rules:
@@ -121,7 +123,9 @@ def test_rbac_is_the_charts_read_only_set(ev: Evaluation) -> None:
                 assert rule.get("resourceNames") or rule["verbs"] == ["create"]
     bindings = ev.of_type("kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding")
     for binding in bindings:
-        assert binding.inputs["subjects"] == [{"kind": "ServiceAccount", "name": "datadog-agent", "namespace": "datadog"}]
+        assert binding.inputs["subjects"] == [
+            {"kind": "ServiceAccount", "name": "datadog-agent", "namespace": "datadog"}
+        ]
     assert agent_pod(ev)["serviceAccountName"] == "datadog-agent"
 
 
@@ -141,7 +145,10 @@ def test_monitor_set_covers_every_failure_mode(ev: Evaluation) -> None:
 
 
 def test_every_monitor_is_scoped_tagged_and_notifies(ev: Evaluation) -> None:
-    expected_handles = {"prod": ["@pagerduty-platform", "@slack-platform-alerts"], "staging": ["@slack-platform-alerts"]}
+    expected_handles = {
+        "prod": ["@pagerduty-platform", "@slack-platform-alerts"],
+        "staging": ["@slack-platform-alerts"],
+    }
     for name, monitor in monitors(ev).items():
         assert f"kube_cluster_name:aks-platform-{ev.stack}" in monitor["query"], name
         tags = set(monitor["tags"])

@@ -4,7 +4,6 @@ a zero-downtime, autoscaled, self-healing web app, and hardened CronJobs."""
 from __future__ import annotations
 
 import pytest
-
 from harness import Evaluation, evaluate, patched_stack_file
 
 NGINX, APP = 0, 1
@@ -82,8 +81,12 @@ def test_pod_has_nginx_in_front_of_the_app(prod: Evaluation) -> None:
 
 def test_nginx_config_change_rolls_the_pods() -> None:
     before = manifest(evaluate("staging"), "Deployment")["spec"]["template"]["metadata"]["annotations"]
-    stack_file = patched_stack_file("staging", {"platform:services": {"admin": {"web": {"nginx": {"clientMaxBodySize": "50m"}}}}})
-    after = manifest(evaluate("staging", stack_file=stack_file), "Deployment")["spec"]["template"]["metadata"]["annotations"]
+    stack_file = patched_stack_file(
+        "staging", {"platform:services": {"admin": {"web": {"nginx": {"clientMaxBodySize": "50m"}}}}}
+    )
+    after = manifest(evaluate("staging", stack_file=stack_file), "Deployment")["spec"]["template"]["metadata"][
+        "annotations"
+    ]
     assert before["checksum/nginx-conf"] != after["checksum/nginx-conf"]
 
 
@@ -187,7 +190,9 @@ def test_cron_jobs_are_bounded_and_never_overlap(prod: Evaluation) -> None:
 
 
 def test_jobs_run_the_app_image_with_its_secrets(prod: Evaluation) -> None:
-    container = manifest(prod, "CronJob", "daily-report")["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    container = manifest(prod, "CronJob", "daily-report")["spec"]["jobTemplate"]["spec"]["template"]["spec"][
+        "containers"
+    ][0]
     assert container["image"] == pod_spec(prod)["containers"][APP]["image"]
     assert container["command"] == ["bin/rails", "runner", "DailyReport.deliver"]
     assert {e["name"] for e in container["env"]} == {"DATABASE_URL", "SECRET_KEY_BASE"}

@@ -7,7 +7,6 @@ import json
 
 import pytest
 import yaml
-
 from harness import STACKS, TEST_SECRETS, evaluate, is_secret
 
 

@@ -140,9 +140,15 @@ def summary(kubeconfig: Path | None = None) -> None:
     print(f"namespaces: {', '.join(managed) or '-'}")
     for ns in managed:
         for d in apps.list_namespaced_deployment(ns).items:
-            print(f"  deployment {ns}/{d.metadata.name}: {d.status.available_replicas or 0}/{d.status.replicas or 0} available")
+            print(
+                f"  deployment {ns}/{d.metadata.name}: "
+                f"{d.status.available_replicas or 0}/{d.status.replicas or 0} available"
+            )
         for ds in apps.list_namespaced_daemon_set(ns).items:
-            print(f"  daemonset  {ns}/{ds.metadata.name}: {ds.status.number_ready}/{ds.status.desired_number_scheduled} ready")
+            print(
+                f"  daemonset  {ns}/{ds.metadata.name}: "
+                f"{ds.status.number_ready}/{ds.status.desired_number_scheduled} ready"
+            )
         for cj in batch.list_namespaced_cron_job(ns).items:
             print(f"  cronjob    {ns}/{cj.metadata.name}: '{cj.spec.schedule}' ({cj.spec.time_zone})")
         pods = core.list_namespaced_pod(ns).items

@@ -84,7 +84,9 @@ def default_dir() -> Path:
 
 
 def tools_bin() -> Path:
-    cache = os.environ.get("TOOLS_CACHE") or str(Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "aks-platform-tools")
+    cache = os.environ.get("TOOLS_CACHE") or str(
+        Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "aks-platform-tools"
+    )
     return Path(cache) / "bin"
 
 
@@ -103,11 +105,14 @@ def make_certificates(paths: Paths) -> None:
     c.mkdir(parents=True, exist_ok=True)
     _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650", "-subj", "/CN=aks-platform-local-ca",
              "-keyout", str(c / "ca.key"), "-out", str(c / "ca.crt"))  # fmt: skip
-    (c / "apiserver.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost,IP:10.96.0.1,DNS:kubernetes.default.svc\n")
+    (c / "apiserver.ext").write_text(
+        "subjectAltName=IP:127.0.0.1,DNS:localhost,IP:10.96.0.1,DNS:kubernetes.default.svc\n"
+    )
     _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=kube-apiserver",
              "-keyout", str(c / "apiserver.key"), "-out", str(c / "apiserver.csr"))  # fmt: skip
     _openssl("x509", "-req", "-in", str(c / "apiserver.csr"), "-CA", str(c / "ca.crt"), "-CAkey", str(c / "ca.key"),
-             "-CAcreateserial", "-days", "3650", "-extfile", str(c / "apiserver.ext"), "-out", str(c / "apiserver.crt"))  # fmt: skip
+             "-CAcreateserial", "-days", "3650", "-extfile", str(c / "apiserver.ext"),
+             "-out", str(c / "apiserver.crt"))  # fmt: skip
     _openssl("genrsa", "-out", str(c / "sa.key"), "2048")
     _openssl("rsa", "-in", str(c / "sa.key"), "-pubout", "-out", str(c / "sa.pub"))
 
@@ -133,7 +138,9 @@ def write_kubeconfig(path: Path, token: str, ca: Path, context: str = CONTEXT) -
     config = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": context, "cluster": {"server": f"https://127.0.0.1:{API_PORT}", "certificate-authority": str(ca)}}],
+        "clusters": [
+            {"name": context, "cluster": {"server": f"https://127.0.0.1:{API_PORT}", "certificate-authority": str(ca)}}
+        ],
         "users": [{"name": f"{context}-admin", "user": {"token": token}}],
         "contexts": [{"name": context, "context": {"cluster": context, "user": f"{context}-admin"}}],
         "current-context": context,
@@ -193,7 +200,7 @@ def _wait_ready(url: str, token: str, ca: Path, what: str, timeout: float = 90) 
             with urllib.request.urlopen(request, context=context, timeout=5) as response:
                 if response.status == 200:
                     return
-        except Exception as err:  # noqa: BLE001 - any failure means not ready yet
+        except Exception as err:
             last_error = str(err)
         time.sleep(0.5)
     raise SystemExit(f"{what} not ready after {timeout:.0f}s ({last_error}); see the logs")
@@ -353,9 +360,11 @@ def _wait_for_default_service_account(paths: Paths, timeout: float = 60) -> None
         try:
             _api(paths).read_namespaced_service_account("default", "default")
             return
-        except Exception:  # noqa: BLE001 - the token controller has not caught up yet
+        except Exception:
             time.sleep(0.5)
-    raise SystemExit("the controller-manager did not create the default service account; see logs/kube-controller-manager.log")
+    raise SystemExit(
+        "the controller-manager did not create the default service account; see logs/kube-controller-manager.log"
+    )
 
 
 def _wait_nodes_ready(paths: Paths, timeout: float = 60) -> None:

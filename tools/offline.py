@@ -69,10 +69,18 @@ def devicecode_kubeconfig(cluster: str) -> str:
                             "apiVersion": "client.authentication.k8s.io/v1beta1",
                             "command": "kubelogin",
                             "args": [
-                                "get-token", "--environment", "AzurePublicCloud", "--server-id", SERVER_ID,
-                                "--client-id", "80faf920-1908-4b52-b5ef-a8e7bedfc67a", "--tenant-id", TENANT_ID,
-                                "--login", "devicecode",
-                            ],  # fmt: skip
+                                "get-token",
+                                "--environment",
+                                "AzurePublicCloud",
+                                "--server-id",
+                                SERVER_ID,
+                                "--client-id",
+                                "80faf920-1908-4b52-b5ef-a8e7bedfc67a",
+                                "--tenant-id",
+                                TENANT_ID,
+                                "--login",
+                                "devicecode",
+                            ],
                             "env": None,
                             "installHint": "kubelogin is not installed",
                             "interactiveMode": "IfAvailable",
@@ -121,7 +129,9 @@ class Evaluation:
         return found[0]
 
     def kubernetes(self) -> list[Registration]:
-        return [r for r in self.resources if r.type.startswith("kubernetes:") and r.type != "pulumi:providers:kubernetes"]
+        return [
+            r for r in self.resources if r.type.startswith("kubernetes:") and r.type != "pulumi:providers:kubernetes"
+        ]
 
     def manifests(self) -> list[dict[str, Any]]:
         return [to_manifest(r) for r in self.kubernetes()]
@@ -158,7 +168,9 @@ class PlatformMocks(pulumi.runtime.Mocks):
             # The response maps identity id -> details where the input is a list.
             state["identity"] = {
                 "type": "UserAssigned",
-                "userAssignedIdentities": {i: {"principalId": "p", "clientId": "c"} for i in args.inputs["identity"]["userAssignedIdentities"]},
+                "userAssignedIdentities": {
+                    i: {"principalId": "p", "clientId": "c"} for i in args.inputs["identity"]["userAssignedIdentities"]
+                },
             }
             state["oidcIssuerProfile"] = {
                 "enabled": True,
@@ -185,7 +197,9 @@ class PlatformMocks(pulumi.runtime.Mocks):
             }, []
         if args.token == "azure-native:containerservice:listManagedClusterUserCredentials":
             kubeconfig = devicecode_kubeconfig(str(args.args.get("resourceName")))
-            return {"kubeconfigs": [{"name": "clusterUser", "value": base64.b64encode(kubeconfig.encode()).decode()}]}, []
+            return {
+                "kubeconfigs": [{"name": "clusterUser", "value": base64.b64encode(kubeconfig.encode()).decode()}]
+            }, []
         raise NotImplementedError(f"unmocked invoke {args.token}")
 
 
@@ -230,7 +244,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 def stack_file_config(stack: str) -> dict[str, Any]:
     """The `platform:*` values written in Pulumi.<stack>.yaml."""
-    return dict((_read_yaml(ROOT / f"Pulumi.{stack}.yaml").get("config") or {}))
+    return dict(_read_yaml(ROOT / f"Pulumi.{stack}.yaml").get("config") or {})
 
 
 def project_config() -> dict[str, Any]:
@@ -288,7 +302,6 @@ LAST_MONITOR: RecordingMonitor | None = None
 
 def registrations_of_last_evaluation() -> list[Registration]:
     return list(LAST_MONITOR.registrations) if LAST_MONITOR else []
-
 
 
 def evaluate(

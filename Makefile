@@ -1,0 +1,94 @@
+# The project's commands. `make help` lists them.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+CHECKOV_VENV := .venv-checkov
+STACK ?= dev
+A ?= staging
+B ?= prod
+
+.PHONY: help setup tools dev test unit e2e lint fmt cluster-up cluster-down cluster-status preview up destroy render diff bench clean
+
+help: ## List the commands
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements.txt
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
+	@echo "==> creating $(VENV) and installing requirements.txt"
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	@touch $@
+
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	@echo "==> creating $(CHECKOV_VENV) (checkov's pins clash with pulumi's, so it lives apart)"
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt
+	@touch $@
+
+setup: $(VENV)/.installed $(CHECKOV_VENV)/.installed ## Install the Python dependencies (idempotent)
+
+tools: ## Build or reuse the pinned Go toolchain (Pulumi CLI, provider, control plane, kwok)
+	toolchain/build.sh
+
+dev: setup ## THE MAIN JOB: set everything up and deploy the dev stack to the local cluster
+	$(PY) -m tools.dev up
+
+test: setup lint unit ## Lint and run the unit tests (mocks; no cluster, no cloud)
+
+unit: setup
+	$(PY) -m pytest -m "not e2e"
+
+e2e: setup tools ## Run the end-to-end tests on a private local cluster
+	$(PY) -m pytest -m e2e
+
+lint: setup ## ruff lint and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+fmt: setup ## Format the code
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+cluster-up: setup tools ## Start the local cluster (3 kwok nodes)
+	$(PY) -m tools.local_cluster up
+
+cluster-down: setup ## Stop the local cluster and delete its state
+	$(PY) -m tools.local_cluster down
+
+cluster-status: setup ## Show the local cluster's processes and nodes
+	$(PY) -m tools.local_cluster status
+
+preview: setup ## pulumi preview of STACK (dev: local toolchain; prod/staging: your pulumi CLI)
+ifeq ($(STACK),dev)
+	$(PY) -m tools.dev preview --diff
+else
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" pulumi preview --stack $(STACK) --diff
+endif
+
+up: setup ## pulumi up of STACK (dev: local toolchain; prod/staging: your pulumi CLI)
+ifeq ($(STACK),dev)
+	$(PY) -m tools.dev up
+else
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" pulumi up --stack $(STACK)
+endif
+
+destroy: setup ## pulumi destroy of the dev stack
+	$(PY) -m tools.dev destroy
+
+render: setup ## Render STACK's Kubernetes objects to build/manifests/STACK (offline)
+	$(PY) -m tools.render $(STACK) build/manifests/$(STACK)
+
+diff: setup ## Show what differs between stacks A and B: typed config and manifests
+	$(PY) -m tools.diff $(A) $(B)
+
+bench: setup ## Evaluation time and peak memory per stack, beside the bare SDK imports
+	$(PY) -m tools.bench
+
+clean: ## Remove build output and virtualenvs (not the tools cache)
+	rm -rf build $(VENV) $(CHECKOV_VENV) .pytest_cache .ruff_cache

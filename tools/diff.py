@@ -1,0 +1,67 @@
+"""What differs between two stacks: the effective typed config (base plus
+overlay, defaults filled in) and the rendered Kubernetes manifests.
+
+    python -m tools.diff A B          (make diff A=staging B=prod)
+
+Offline and deterministic; secret values are redacted in the manifests and
+never part of the typed config."""
+
+from __future__ import annotations
+
+import difflib
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+def effective_config(stack: str) -> dict[str, Any]:
+    """The validated config of `stack` as the program sees it."""
+    from settings.loader import effective_config as merge
+    from settings.loader import read_project_base
+    from settings.model import PlatformSettings
+    from tools.offline import engine_config
+
+    config, _ = engine_config(stack)
+    runtime = {k.split(":", 1)[1]: yaml.safe_load(v) for k, v in config.items() if k.startswith("platform:")}
+    settings = PlatformSettings.model_validate(merge(read_project_base(), runtime), context={"stack": stack})
+    return settings.model_dump(mode="json", by_alias=True)
+
+
+def _lines(value: Any) -> list[str]:
+    return yaml.safe_dump(value, sort_keys=True, default_flow_style=False).splitlines(keepends=True)
+
+
+def _manifests_by_path(stack: str) -> dict[str, list[str]]:
+    from tools.render import manifest_path, render_manifests
+
+    return {str(manifest_path(m)): _lines(m) for m in render_manifests(stack)}
+
+
+def stack_diff(a: str, b: str) -> str:
+    out = [f"### typed config: {a} -> {b}\n"]
+    out += difflib.unified_diff(_lines(effective_config(a)), _lines(effective_config(b)), f"{a}/config", f"{b}/config")
+    left, right = _manifests_by_path(a), _manifests_by_path(b)
+    out.append(f"\n### manifests: {a} -> {b}\n")
+    for path in sorted(set(left) | set(right)):
+        if path not in right:
+            out.append(f"only in {a}: {path}\n")
+        elif path not in left:
+            out.append(f"only in {b}: {path}\n")
+        else:
+            out += difflib.unified_diff(left[path], right[path], f"{a}/{path}", f"{b}/{path}")
+    return "".join(out)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 3:
+        print("usage: python -m tools.diff STACK_A STACK_B", file=sys.stderr)
+        return 2
+    sys.stdout.write(stack_diff(argv[1], argv[2]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    raise SystemExit(main(sys.argv))
