@@ -11,6 +11,7 @@ strategic-merge patch; other lists replace.
 from __future__ import annotations
 
 import json
+import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -150,10 +151,7 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
 def _unwrap(annotation: Any) -> Any:
     """`X | None` -> X; `Annotated[X, ...]` -> X."""
     args = [a for a in typing.get_args(annotation) if a is not type(None)]
-    if (
-        typing.get_origin(annotation) in (typing.Union, getattr(__import__("types"), "UnionType", None))
-        and len(args) == 1
-    ):
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and len(args) == 1:
         return _unwrap(args[0])
     if typing.get_origin(annotation) is typing.Annotated:
         return _unwrap(args[0])
