@@ -133,9 +133,12 @@ build_kwok() {
 }
 
 install_language_host() {
-  # The Go language host is not served by the module proxy; the engine runs
-  # this launcher instead (see tools/language_host.py).
+  # The Go language host is not served by the module proxy, and the Python
+  # policy analyzer ships only in release archives; the engine runs these
+  # launchers instead (see tools/language_host.py and policy/).
   install -m 0755 "$here/pulumi-language-python" "$BIN/pulumi-language-python"
+  install -m 0644 "$here/../tools/language_host.py" "$BIN/language_host.py"
+  install -m 0755 "$here/pulumi-analyzer-policy-python" "$BIN/pulumi-analyzer-policy-python"
 }
 
 main() {

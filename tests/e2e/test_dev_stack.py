@@ -284,6 +284,40 @@ def test_state_holds_no_secret_in_plain_text(dev: Deployment) -> None:
     assert base64.b64decode(secret.data["api-key"]).decode() == DATADOG_KEY
 
 
+def test_policy_pack_passes_in_a_real_preview(dev: Deployment) -> None:
+    """The guardrails run inside the engine on every preview, and the platform passes them."""
+    result = dev.pulumi("preview", "--policy-pack", str(ROOT / "policy"), check=False)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "platform-guardrails" in result.stdout
+
+
+def test_policy_pack_stops_a_program_that_breaks_the_guardrails(dev: Deployment, tmp_path: Path) -> None:
+    """A change that ships `latest`, no resources, root containers or a LoadBalancer never reaches the cluster.
+
+    (The pack's secrets rule cannot fire here: the Kubernetes provider marks
+    every Secret's data as secret before policies see it. The platform's own
+    Secrets are checked offline instead, in tests/test_policy.py, and the
+    config loader refuses secret keys set without --secret.)"""
+    import shutil
+
+    from tools.dev import tools_bin
+
+    project = tmp_path / "violations"
+    shutil.copytree(Path(__file__).parent / "violating_program", project)
+    (project / ".venv").symlink_to(ROOT / ".venv")
+    run = lambda *args: subprocess.run(  # noqa: E731
+        [str(tools_bin() / "pulumi"), *args, "--stack", "check", "--non-interactive"],
+        cwd=project, env=dev.env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert run("stack", "init").returncode == 0
+    assert run("config", "set", "kubeconfig", str(dev.kubeconfig)).returncode == 0
+    result = run("preview", "--policy-pack", str(ROOT / "policy"))
+    assert result.returncode != 0
+    for policy in ("pinned-images", "requests-and-memory-limit", "hardened-security-context", "no-load-balancer"):
+        assert policy in result.stdout, f"{policy} not reported:\n{result.stdout[-3000:]}"
+    assert "mandatory" in result.stdout
+
+
 def test_destroy_removes_every_namespace_it_created(dev: Deployment) -> None:
     """Teardown is clean: nothing the program created is left behind."""
     core, _, _ = dev.api()

@@ -1,0 +1,190 @@
+"""The platform's guardrails as plain functions: (resource type, inputs, stack)
+-> the list of problems. The policy pack (__main__.py) runs them in the
+engine; the tests run them directly on passing and failing inputs.
+
+Secret config values arrive as `pulumi_policy.Secret` objects (anything with
+a `.value`), so a rule can tell a secret from a plain string; `plain()` gives
+every other rule ordinary values."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+WORKLOADS = {
+    "kubernetes:apps/v1:Deployment": ("spec", "template", "spec"),
+    "kubernetes:apps/v1:DaemonSet": ("spec", "template", "spec"),
+    "kubernetes:apps/v1:StatefulSet": ("spec", "template", "spec"),
+    "kubernetes:batch/v1:Job": ("spec", "template", "spec"),
+    "kubernetes:batch/v1:CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
+    "kubernetes:core/v1:Pod": ("spec",),
+}
+
+# Workloads that may break the hardening rules, and why. Reviewed like code:
+# adding a line here is a visible, reasoned decision in a pull request.
+HARDENING_EXEMPTIONS: dict[tuple[str, str], str] = {
+    ("datadog", "datadog-agent"): (
+        "reads host /proc, cgroups and pod logs as root to monitor every container on its node; "
+        "its s6 supervisor needs a writable root filesystem and default capabilities"
+    ),
+}
+
+
+def is_secret(value: Any) -> bool:
+    return hasattr(value, "value") and type(value).__name__ == "Secret"
+
+
+def plain(value: Any) -> Any:
+    """The value with every Secret unwrapped."""
+    if is_secret(value):
+        return plain(value.value)
+    if isinstance(value, Mapping):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value
+
+
+def _dig(props: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    for key in path:
+        if not isinstance(props, Mapping) or key not in props:
+            return None
+        props = props[key]
+    return props
+
+
+def _containers(resource_type: str, props: Mapping[str, Any]) -> Iterator[dict]:
+    pod = _dig(props, WORKLOADS[resource_type]) if resource_type in WORKLOADS else None
+    for key in ("initContainers", "containers"):
+        yield from (pod or {}).get(key) or []
+
+
+def _identity(props: Mapping[str, Any]) -> tuple[str, str]:
+    meta = props.get("metadata") or {}
+    return meta.get("namespace", ""), meta.get("name", "")
+
+
+# ------------------------------------------------------------------- rules
+
+
+def pinned_images(resource_type: str, props: Mapping[str, Any], stack: str) -> list[str]:
+    problems = []
+    for c in _containers(resource_type, props):
+        image = str(c.get("image", ""))
+        name, _, digest = image.partition("@")
+        tag = name.rsplit("/", 1)[-1].partition(":")[2]
+        if not digest and not tag:
+            problems.append(f"container '{c.get('name')}' image '{image}' has no tag: pin a version or a digest")
+        elif not digest and tag == "latest":
+            problems.append(f"container '{c.get('name')}' image '{image}' uses 'latest': pin a version")
+    return problems
+
+
+def requests_and_memory_limit(resource_type: str, props: Mapping[str, Any], stack: str) -> list[str]:
+    problems = []
+    for c in _containers(resource_type, props):
+        resources = c.get("resources") or {}
+        missing = [r for r in ("cpu", "memory") if r not in (resources.get("requests") or {})]
+        if missing:
+            problems.append(f"container '{c.get('name')}' has no {' or '.join(missing)} request")
+        if "memory" not in (resources.get("limits") or {}):
+            problems.append(f"container '{c.get('name')}' has no memory limit")
+    return problems
+
+
+def hardened_security_context(resource_type: str, props: Mapping[str, Any], stack: str) -> list[str]:
+    if resource_type not in WORKLOADS or _identity(props) in HARDENING_EXEMPTIONS:
+        return []
+    pod = _dig(props, WORKLOADS[resource_type]) or {}
+    pod_ctx = pod.get("securityContext") or {}
+    problems = []
+    for c in _containers(resource_type, props):
+        ctx = c.get("securityContext") or {}
+        name = c.get("name")
+        if not (ctx.get("runAsNonRoot") or pod_ctx.get("runAsNonRoot")):
+            problems.append(f"container '{name}' may run as root: set runAsNonRoot: true")
+        if ctx.get("allowPrivilegeEscalation") is not False:
+            problems.append(f"container '{name}' must set allowPrivilegeEscalation: false")
+        if ctx.get("readOnlyRootFilesystem") is not True:
+            problems.append(f"container '{name}' must set readOnlyRootFilesystem: true")
+        if "ALL" not in ((ctx.get("capabilities") or {}).get("drop") or []):
+            problems.append(f"container '{name}' must drop ALL capabilities")
+        seccomp = (ctx.get("seccompProfile") or pod_ctx.get("seccompProfile") or {}).get("type")
+        if seccomp not in ("RuntimeDefault", "Localhost"):
+            problems.append(f"container '{name}' needs seccompProfile RuntimeDefault")
+        if ctx.get("privileged"):
+            problems.append(f"container '{name}' must not be privileged")
+    return problems
+
+
+def no_load_balancer(resource_type: str, props: Mapping[str, Any], stack: str, allow: bool = False) -> list[str]:
+    if resource_type != "kubernetes:core/v1:Service" or allow:
+        return []
+    if (props.get("spec") or {}).get("type") == "LoadBalancer":
+        return ["Service of type LoadBalancer exposes the app to the internet: use ClusterIP behind an ingress"]
+    return []
+
+
+def prod_aks_guardrails(resource_type: str, props: Mapping[str, Any], stack: str) -> list[str]:
+    if resource_type != "azure-native:containerservice:ManagedCluster" or stack != "prod":
+        return []
+    problems = []
+    if props.get("disableLocalAccounts") is not True:
+        problems.append("prod AKS must keep local accounts disabled (disableLocalAccounts: true)")
+    if (props.get("sku") or {}).get("tier") not in ("Standard", "Premium"):
+        problems.append("prod AKS must use the Standard (or Premium) tier for its uptime SLA")
+    if (props.get("autoUpgradeProfile") or {}).get("upgradeChannel") in (None, "none"):
+        problems.append("prod AKS must have an auto-upgrade channel")
+    return problems
+
+
+def secrets_from_secret_config(resource_type: str, props: Mapping[str, Any], stack: str) -> list[str]:
+    """Reads `props` raw: a value that is not a Secret came from plain config or code."""
+    if resource_type != "kubernetes:core/v1:Secret":
+        return []
+    problems = []
+    for field in ("data", "stringData"):
+        values = props.get(field)
+        if values is None or is_secret(values):
+            continue
+        for key, value in values.items():
+            if not is_secret(value):
+                problems.append(
+                    f"Secret value '{key}' is not a Pulumi secret: set it with `pulumi config set --secret`"
+                )
+    return problems
+
+
+@dataclass(frozen=True)
+class Guardrail:
+    name: str
+    description: str
+    check: Callable[..., list[str]]
+    reads_secrets: bool = False
+
+
+GUARDRAILS = [
+    Guardrail("pinned-images", "No 'latest' or untagged container images.", pinned_images),
+    Guardrail("requests-and-memory-limit", "Every container has CPU and memory requests and a memory limit.",
+              requests_and_memory_limit),
+    Guardrail("hardened-security-context", "Containers run hardened, except reasoned exemptions.",
+              hardened_security_context),
+    Guardrail("no-load-balancer", "No Service of type LoadBalancer unless config allows it.", no_load_balancer),
+    Guardrail("prod-aks-guardrails", "Prod AKS keeps local accounts off, the Standard tier and auto-upgrade.",
+              prod_aks_guardrails),
+    Guardrail("secrets-from-secret-config", "Kubernetes Secrets hold only Pulumi secret values.",
+              secrets_from_secret_config, reads_secrets=True),
+]  # fmt: skip
+
+
+def check_all(resource_type: str, props: Mapping[str, Any], stack: str, allow_load_balancer: bool = False) -> dict:
+    """Every guardrail's problems for one resource, by guardrail name (empty lists dropped)."""
+    found = {}
+    for rail in GUARDRAILS:
+        given = props if rail.reads_secrets else plain(props)
+        extra = {"allow": allow_load_balancer} if rail.check is no_load_balancer else {}
+        problems = rail.check(resource_type, given, stack, **extra)
+        if problems:
+            found[rail.name] = problems
+    return found

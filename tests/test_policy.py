@@ -1,0 +1,161 @@
+"""The policy pack's guardrails, each with passing and failing inputs, and
+every real stack passing all of them."""
+
+from __future__ import annotations
+
+import copy
+import sys
+from pathlib import Path
+
+import pytest
+from harness import STACKS, evaluate, is_secret
+from pulumi_policy import Secret
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "policy"))
+import guardrails
+
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+
+
+def good_deployment() -> dict:
+    container = {
+        "name": "app",
+        "image": "ghcr.io/example-org/app:1.2.3",
+        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
+        "securityContext": {
+            "runAsNonRoot": True,
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+    }
+    return {
+        "metadata": {"name": "web", "namespace": "shop"},
+        "spec": {"template": {"spec": {"containers": [container]}}},
+    }
+
+
+def container(props: dict) -> dict:
+    return props["spec"]["template"]["spec"]["containers"][0]
+
+
+def test_a_good_workload_passes_every_guardrail() -> None:
+    assert guardrails.check_all(DEPLOYMENT, good_deployment(), "prod") == {}
+
+
+@pytest.mark.parametrize(
+    ("image", "fragment"),
+    [("ghcr.io/example-org/app", "has no tag"), ("nginx:latest", "uses 'latest'"), ("localhost:5000/app", "no tag")],
+)
+def test_pinned_images_rejects_untagged_and_latest(image: str, fragment: str) -> None:
+    props = good_deployment()
+    container(props)["image"] = image
+    problems = guardrails.check_all(DEPLOYMENT, props, "dev")["pinned-images"]
+    assert fragment in problems[0]
+
+
+def test_pinned_images_accepts_a_digest() -> None:
+    props = good_deployment()
+    container(props)["image"] = "ghcr.io/example-org/app@sha256:" + "a" * 64
+    assert guardrails.pinned_images(DEPLOYMENT, props, "dev") == []
+
+
+def test_requests_and_memory_limit_are_required() -> None:
+    props = good_deployment()
+    container(props)["resources"] = {"requests": {"cpu": "100m"}}
+    assert guardrails.requests_and_memory_limit(DEPLOYMENT, props, "dev") == [
+        "container 'app' has no memory request",
+        "container 'app' has no memory limit",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "fragment"),
+    [
+        ("allowPrivilegeEscalation", True, "allowPrivilegeEscalation"),
+        ("readOnlyRootFilesystem", False, "readOnlyRootFilesystem"),
+        ("capabilities", {"drop": ["NET_RAW"]}, "drop ALL"),
+        ("runAsNonRoot", False, "run as root"),
+        ("seccompProfile", {"type": "Unconfined"}, "seccompProfile"),
+        ("privileged", True, "privileged"),
+    ],
+)
+def test_hardened_security_context(field: str, value: object, fragment: str) -> None:
+    props = good_deployment()
+    container(props)["securityContext"][field] = value
+    problems = guardrails.hardened_security_context(DEPLOYMENT, props, "dev")
+    assert any(fragment in p for p in problems), problems
+
+
+def test_the_datadog_agent_is_the_only_reasoned_exemption() -> None:
+    props = good_deployment()
+    container(props)["securityContext"] = {}
+    props["metadata"] = {"name": "datadog-agent", "namespace": "datadog"}
+    assert guardrails.hardened_security_context("kubernetes:apps/v1:DaemonSet", props, "prod") == []
+    props["metadata"] = {"name": "datadog-agent", "namespace": "shop"}  # same name elsewhere: no exemption
+    assert guardrails.hardened_security_context("kubernetes:apps/v1:DaemonSet", props, "prod")
+    assert all(len(reason.split()) > 8 for reason in guardrails.HARDENING_EXEMPTIONS.values())
+
+
+def test_no_load_balancer_unless_allowed() -> None:
+    service = {"spec": {"type": "LoadBalancer"}}
+    assert guardrails.no_load_balancer("kubernetes:core/v1:Service", service, "prod")
+    assert guardrails.no_load_balancer("kubernetes:core/v1:Service", service, "prod", allow=True) == []
+    assert guardrails.no_load_balancer("kubernetes:core/v1:Service", {"spec": {"type": "ClusterIP"}}, "prod") == []
+
+
+def test_prod_aks_guardrails() -> None:
+    good = {
+        "disableLocalAccounts": True,
+        "sku": {"tier": "Standard"},
+        "autoUpgradeProfile": {"upgradeChannel": "patch"},
+    }
+    cluster = "azure-native:containerservice:ManagedCluster"
+    assert guardrails.prod_aks_guardrails(cluster, good, "prod") == []
+    bad = {"disableLocalAccounts": False, "sku": {"tier": "Free"}, "autoUpgradeProfile": {"upgradeChannel": "none"}}
+    assert len(guardrails.prod_aks_guardrails(cluster, bad, "prod")) == 3
+    assert guardrails.prod_aks_guardrails(cluster, bad, "staging") == []  # staging may use Free
+
+
+def test_kubernetes_secrets_must_hold_secret_values() -> None:
+    secret_type = "kubernetes:core/v1:Secret"
+    assert guardrails.secrets_from_secret_config(secret_type, {"stringData": {"A": Secret("x")}}, "dev") == []
+    assert guardrails.secrets_from_secret_config(secret_type, {"stringData": Secret({"A": "x"})}, "dev") == []
+    problems = guardrails.secrets_from_secret_config(
+        secret_type, {"stringData": {"A": Secret("x"), "B": "plain"}}, "dev"
+    )
+    assert problems == ["Secret value 'B' is not a Pulumi secret: set it with `pulumi config set --secret`"]
+
+
+def _with_secret_objects(value: object) -> object:
+    """The wire form of an evaluation (secret markers) as the pack sees it (Secret objects)."""
+    if is_secret(value):
+        return Secret(_with_secret_objects(value["value"]))  # type: ignore[index]
+    if isinstance(value, dict):
+        return {k: _with_secret_objects(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_with_secret_objects(v) for v in value]
+    return value
+
+
+def _integral(value: object) -> object:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _integral(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_integral(v) for v in value]
+    return value
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_real_stack_passes_every_guardrail(stack: str) -> None:
+    ev = evaluate(stack)
+    checked = 0
+    for r in ev.resources:
+        if r.type.startswith(("kubernetes:", "azure-native:")):
+            props = _with_secret_objects(_integral(copy.deepcopy(r.raw)))
+            assert guardrails.check_all(r.type, props, stack) == {}, r.name  # type: ignore[arg-type]
+            checked += 1
+    assert checked >= 13
