@@ -47,9 +47,10 @@ unit: setup
 e2e: setup tools ## Run the end-to-end tests on a private local cluster
 	$(PY) -m pytest -m e2e
 
-lint: setup ## ruff lint and format check
+lint: setup ## ruff lint and format check, and actionlint on the workflows
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	"$$(toolchain/build.sh actionlint | tail -n 1)/actionlint" -color
 
 fmt: setup ## Format the code
 	$(VENV)/bin/ruff check --fix .

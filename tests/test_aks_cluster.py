@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from harness import SERVER_ID, TENANT_ID, Evaluation, devicecode_kubeconfig, evaluate, patched_stack_file
 
 from components.kubeconfig import to_non_interactive
+from harness import SERVER_ID, TENANT_ID, Evaluation, devicecode_kubeconfig, evaluate, patched_stack_file
 
 CLUSTER = "azure-native:containerservice:ManagedCluster"
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from harness import ROOT
 
+from harness import ROOT
 from tools.render import render_manifests, write_manifests
 
 CHECKOV = Path(os.environ.get("CHECKOV_BIN", ROOT / ".venv-checkov" / "bin" / "checkov"))

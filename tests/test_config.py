@@ -7,6 +7,7 @@ import copy
 from typing import Any
 
 import pytest
+
 from harness import (
     default_secrets,
     evaluate,
@@ -15,7 +16,6 @@ from harness import (
     registrations_of_last_evaluation,
     stack_file_config,
 )
-
 from settings.loader import ConfigError, deep_merge, effective_config, read_project_base
 
 

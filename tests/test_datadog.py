@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+
 from harness import ROOT, TEST_SECRETS, Evaluation, evaluate, is_secret, patched_stack_file
 
 DAEMONSET = "kubernetes:apps/v1:DaemonSet"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import kubernetes_validate
 import pytest
+
 from harness import STACKS, evaluate
 
 

@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from harness import STACKS, evaluate, is_secret
 from pulumi_policy import Secret
+
+from harness import STACKS, evaluate, is_secret
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "policy"))
 import guardrails

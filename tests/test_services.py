@@ -4,6 +4,7 @@ a zero-downtime, autoscaled, self-healing web app, and hardened CronJobs."""
 from __future__ import annotations
 
 import pytest
+
 from harness import Evaluation, evaluate, patched_stack_file
 
 NGINX, APP = 0, 1

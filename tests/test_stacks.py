@@ -7,6 +7,7 @@ import json
 
 import pytest
 import yaml
+
 from harness import STACKS, TEST_SECRETS, evaluate, is_secret
 
 

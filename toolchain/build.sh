@@ -4,6 +4,7 @@
 # cache outside the repo, keyed by version. Reuses whatever is already built.
 #
 #   toolchain/build.sh            # build what is missing, print the bin dir
+#   toolchain/build.sh actionlint # only the workflow linter
 #   TOOLS_CACHE=/x toolchain/build.sh
 #
 # Vendor download sites are unreachable here, so everything comes from the Go
@@ -132,6 +133,14 @@ build_kwok() {
   mark_built kwok "$KWOK_VERSION"
 }
 
+build_actionlint() {
+  is_built actionlint "$ACTIONLINT_VERSION" && return 0
+  log "building actionlint v$ACTIONLINT_VERSION"
+  run_logged actionlint env GOBIN="$BIN" go install -trimpath -ldflags '-s -w' \
+    "github.com/rhysd/actionlint/cmd/actionlint@v$ACTIONLINT_VERSION"
+  mark_built actionlint "$ACTIONLINT_VERSION"
+}
+
 install_language_host() {
   # The Go language host is not served by the module proxy, and the Python
   # policy analyzer ships only in release archives; the engine runs these
@@ -144,6 +153,12 @@ install_language_host() {
 main() {
   local start=$SECONDS
   log "tools cache: $TOOLS_CACHE"
+  if [[ "${1:-}" == "actionlint" ]]; then # just the linter: make lint needs nothing else
+    build_actionlint
+    echo "$BIN"
+    return
+  fi
+  build_actionlint
   build_pulumi
   install_language_host
   build_kubernetes_provider
