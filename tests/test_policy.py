@@ -11,6 +11,7 @@ import pytest
 from pulumi_policy import Secret
 
 from harness import STACKS, evaluate, is_secret
+from tools.offline import integral
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "policy"))
 import guardrails
@@ -140,23 +141,13 @@ def _with_secret_objects(value: object) -> object:
     return value
 
 
-def _integral(value: object) -> object:
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, dict):
-        return {k: _integral(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_integral(v) for v in value]
-    return value
-
-
 @pytest.mark.parametrize("stack", STACKS)
 def test_every_real_stack_passes_every_guardrail(stack: str) -> None:
     ev = evaluate(stack)
     checked = 0
     for r in ev.resources:
         if r.type.startswith(("kubernetes:", "azure-native:")):
-            props = _with_secret_objects(_integral(copy.deepcopy(r.raw)))
+            props = _with_secret_objects(integral(copy.deepcopy(r.raw)))
             assert guardrails.check_all(r.type, props, stack) == {}, r.name  # type: ignore[arg-type]
             checked += 1
     assert checked >= 13

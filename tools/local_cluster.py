@@ -246,18 +246,25 @@ def _apiserver_args(paths: Paths) -> list[str]:
     ]
 
 
-def _controller_manager_args(paths: Paths) -> list[str]:
-    kubeconfig = paths.component_kubeconfig("kube-controller-manager")
+def _component_args(paths: Paths, name: str, port: int) -> list[str]:
+    """How a control-plane component reaches the API server and serves its own port, on loopback."""
+    kubeconfig = paths.component_kubeconfig(name)
     return [
         f"--kubeconfig={kubeconfig}",
         f"--authentication-kubeconfig={kubeconfig}",
         f"--authorization-kubeconfig={kubeconfig}",
         "--bind-address=127.0.0.1",
-        f"--secure-port={CONTROLLER_MANAGER_PORT}",
+        f"--secure-port={port}",
+        "--leader-elect=false",
+    ]
+
+
+def _controller_manager_args(paths: Paths) -> list[str]:
+    return [
+        *_component_args(paths, "kube-controller-manager", CONTROLLER_MANAGER_PORT),
         f"--service-account-private-key-file={paths.certs / 'sa.key'}",
         f"--root-ca-file={paths.certs / 'ca.crt'}",
         f"--service-cluster-ip-range={SERVICE_CIDR}",
-        "--leader-elect=false",
         "--use-service-account-credentials=false",
         "--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-route",
         # The HPA has no metrics server here; sync it quickly so it sets minReplicas at once.
@@ -266,15 +273,7 @@ def _controller_manager_args(paths: Paths) -> list[str]:
 
 
 def _scheduler_args(paths: Paths) -> list[str]:
-    kubeconfig = paths.component_kubeconfig("kube-scheduler")
-    return [
-        f"--kubeconfig={kubeconfig}",
-        f"--authentication-kubeconfig={kubeconfig}",
-        f"--authorization-kubeconfig={kubeconfig}",
-        "--bind-address=127.0.0.1",
-        f"--secure-port={SCHEDULER_PORT}",
-        "--leader-elect=false",
-    ]
+    return _component_args(paths, "kube-scheduler", SCHEDULER_PORT)
 
 
 def _kwok_args(paths: Paths) -> list[str]:

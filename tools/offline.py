@@ -348,14 +348,14 @@ def evaluate(
 _API_VERSION_OVERRIDES = {"core/v1": "v1"}
 
 
-def _integral(value: Any) -> Any:
+def integral(value: Any) -> Any:
     """The wire format carries every number as a double; manifests want ints."""
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, dict):
-        return {k: _integral(v) for k, v in value.items()}
+        return {k: integral(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_integral(v) for v in value]
+        return [integral(v) for v in value]
     return value
 
 
@@ -364,5 +364,5 @@ def to_manifest(registration: Registration) -> dict[str, Any]:
     _, module, kind = registration.type.split(":")
     group_version = _API_VERSION_OVERRIDES.get(module, module)
     manifest = {"apiVersion": group_version, "kind": kind}
-    manifest.update({k: _integral(v) for k, v in registration.inputs.items() if k not in ("apiVersion", "kind")})
+    manifest.update({k: integral(v) for k, v in registration.inputs.items() if k not in ("apiVersion", "kind")})
     return manifest
