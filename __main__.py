@@ -38,7 +38,7 @@ services = {
             settings=service,
             environment=stack,
             kubernetes_minor=settings.kubernetes_minor,
-            spread_across_zones=settings.target == "aks" and bool(settings.aks and settings.aks.availability_zones),
+            spread_across_zones=settings.has_zones,
             secrets=config.secrets.service_secrets.get(name, {}),
         ),
         opts=on_cluster,

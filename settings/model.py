@@ -436,6 +436,11 @@ class PlatformSettings(Model):
         return self.aks.cluster_name or f"aks-platform-{stack}"
 
     @property
+    def has_zones(self) -> bool:
+        """Whether the nodes sit in availability zones, so pods should spread across them."""
+        return self.target == "aks" and self.aks is not None and bool(self.aks.availability_zones)
+
+    @property
     def kubernetes_minor(self) -> str:
         """The cluster's Kubernetes MAJOR.MINOR, for schema validation and docs."""
         if self.target == "local":
