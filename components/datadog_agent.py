@@ -226,8 +226,7 @@ class DatadogAgent(pulumi.ComponentResource):
             ports.append({"name": "traceport", "container_port": 8126, "host_port": 8126, "protocol": "TCP"})
         return ports
 
-    def _agent_container(self) -> dict:
-        volumes_mounts = self._volumes()[1]
+    def _agent_container(self, volume_mounts: list[dict]) -> dict:
         probe = {"period_seconds": 15, "timeout_seconds": 5, "success_threshold": 1, "failure_threshold": 6}
         return {
             "name": "agent",
@@ -256,7 +255,7 @@ class DatadogAgent(pulumi.ComponentResource):
                 "initial_delay_seconds": 15,
                 **probe,
             },
-            "volume_mounts": volumes_mounts,
+            "volume_mounts": volume_mounts,
         }
 
     def _build_daemonset(
@@ -269,6 +268,7 @@ class DatadogAgent(pulumi.ComponentResource):
     ) -> k8s.apps.v1.DaemonSet:
         labels = self._labels()
         selector = {"app.kubernetes.io/name": NAME}
+        volumes, mounts = self._volumes()
         return k8s.apps.v1.DaemonSet(
             "datadog-agent",
             metadata=self._metadata(NAME, annotations=checkov_annotations(CHECKOV_SKIPS)),
@@ -287,8 +287,8 @@ class DatadogAgent(pulumi.ComponentResource):
                         "tolerations": [{"operator": "Exists"}],
                         "termination_grace_period_seconds": 30,
                         "security_context": {"run_as_user": 0, "seccomp_profile": {"type": "RuntimeDefault"}},
-                        "containers": [self._agent_container()],
-                        "volumes": self._volumes()[0],
+                        "containers": [self._agent_container(mounts)],
+                        "volumes": volumes,
                     },
                 },
             },
