@@ -25,7 +25,6 @@ from components.pod_spec import (
 from settings.model import WebApp as WebAppSettings
 
 DEPLOYMENT_NAME = "web"
-SECRET_NAME = "app-secrets"
 NGINX_HEALTH_PATH = "/nginx-health"
 
 
@@ -112,10 +111,11 @@ class WebApp(pulumi.ComponentResource):
 
     # ------------------------------------------------------------ helpers
 
-    def _metadata(self, name: str, **extra: object) -> dict:
+    def _metadata(self, name: str | None, **extra: object) -> dict:
+        """Metadata in the app's namespace; no name lets Pulumi generate one."""
         a = self._args
         return {
-            "name": name,
+            **({"name": name} if name else {}),
             "namespace": a.namespace,
             "labels": {**standard_labels(a.service, "web", a.team), "tags.datadoghq.com/env": a.environment},
             **extra,
@@ -144,10 +144,9 @@ class WebApp(pulumi.ComponentResource):
         # arrives under a new name and rolls the pods, like kustomize's
         # secretGenerator. Each value is a secret Output, so Pulumi encrypts
         # it in state and masks it in previews.
-        metadata = {k: v for k, v in self._metadata(SECRET_NAME).items() if k != "name"}
         return k8s.core.v1.Secret(
             f"{self._name}-secrets",
-            metadata=metadata,
+            metadata=self._metadata(None),
             type="Opaque",
             string_data=dict(self._args.secrets),
             opts=self._opts(),

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import yaml
 
+from tools.local_cluster import tools_bin
+
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL = ROOT / ".local"
 DEV_SECRETS = {"admin": ("DATABASE_URL", "SECRET_KEY_BASE")}
@@ -33,12 +35,6 @@ DEV_SECRETS = {"admin": ("DATABASE_URL", "SECRET_KEY_BASE")}
 
 def log(message: str) -> None:
     print(f"[dev {time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def tools_bin() -> Path:
-    from tools.local_cluster import tools_bin as bin_dir
-
-    return bin_dir()
 
 
 def pulumi_env(state_dir: Path | None = None) -> dict[str, str]:

@@ -248,10 +248,10 @@ def stack_file_config(stack: str) -> dict[str, Any]:
 
 
 def project_config() -> dict[str, Any]:
-    values = {}
-    for key, entry in (_read_yaml(ROOT / "Pulumi.yaml").get("config") or {}).items():
-        values[key] = entry["value"] if isinstance(entry, dict) and "value" in entry else entry
-    return values
+    """The project's config values from Pulumi.yaml, keyed as the engine keys them."""
+    from settings.loader import NAMESPACE, read_project_base
+
+    return {f"{NAMESPACE}:{key}": value for key, value in read_project_base().items()}
 
 
 def _wire(value: Any) -> str:
