@@ -37,7 +37,7 @@ tools: ## Build or reuse the pinned Go toolchain (Pulumi CLI, provider, control 
 	toolchain/build.sh
 
 dev: setup ## THE MAIN JOB: set everything up and deploy the dev stack to the local cluster
-	$(PY) -m tools.dev up
+	$(PY) -m devenv.dev up
 
 test: setup lint unit ## Lint and run the unit tests (mocks; no cluster, no cloud)
 
@@ -57,39 +57,39 @@ fmt: setup ## Format the code
 	$(VENV)/bin/ruff format .
 
 cluster-up: setup tools ## Start the local cluster (3 kwok nodes)
-	$(PY) -m tools.local_cluster up
+	$(PY) -m devenv.local_cluster up
 
 cluster-down: setup ## Stop the local cluster and delete its state
-	$(PY) -m tools.local_cluster down
+	$(PY) -m devenv.local_cluster down
 
 cluster-status: setup ## Show the local cluster's processes and nodes
-	$(PY) -m tools.local_cluster status
+	$(PY) -m devenv.local_cluster status
 
 preview: setup ## pulumi preview of STACK (dev: local toolchain; prod/staging: your pulumi CLI)
 ifeq ($(STACK),dev)
-	$(PY) -m tools.dev preview --diff
+	$(PY) -m devenv.dev preview --diff
 else
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" pulumi preview --stack $(STACK) --diff
 endif
 
 up: setup ## pulumi up of STACK (dev: local toolchain; prod/staging: your pulumi CLI)
 ifeq ($(STACK),dev)
-	$(PY) -m tools.dev up
+	$(PY) -m devenv.dev up
 else
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" pulumi up --stack $(STACK)
 endif
 
 destroy: setup ## pulumi destroy of the dev stack
-	$(PY) -m tools.dev destroy
+	$(PY) -m devenv.dev destroy
 
 render: setup ## Render STACK's Kubernetes objects to build/manifests/STACK (offline)
-	$(PY) -m tools.render $(STACK) build/manifests/$(STACK)
+	$(PY) -m offline.render $(STACK) build/manifests/$(STACK)
 
 diff: setup ## Show what differs between stacks A and B: typed config and manifests
-	$(PY) -m tools.diff $(A) $(B)
+	$(PY) -m offline.diff $(A) $(B)
 
 bench: setup ## Evaluation time and peak memory per stack, beside the bare SDK imports
-	$(PY) -m tools.bench
+	$(PY) -m offline.bench
 
 clean: ## Remove build output and virtualenvs (not the tools cache)
 	rm -rf build $(VENV) $(CHECKOV_VENV) .pytest_cache .ruff_cache

@@ -6,20 +6,23 @@ from __future__ import annotations
 
 import pulumi
 
-from components.service import Service, ServiceArgs
+from components.service import ClusterFacts, Service, ServiceArgs
 from settings import load_settings
 
 # Validate everything first: a bad config registers no resource at all.
 config = load_settings()
 settings = config.settings
 stack = config.stack
+environment = settings.environment
 cluster_name = settings.cluster_name(stack)
 
 if settings.target == "aks":
     from components.aks_cluster import AksCluster, AksClusterArgs
 
     assert settings.aks is not None
-    cluster = AksCluster("aks", AksClusterArgs(stack=stack, cluster_name=cluster_name, settings=settings.aks))
+    cluster = AksCluster(
+        "aks", AksClusterArgs(stack=stack, environment=environment, cluster_name=cluster_name, settings=settings.aks)
+    )
     pulumi.export("resourceGroupName", cluster.resource_group_name)
     pulumi.export("oidcIssuerUrl", cluster.oidc_issuer_url)
 else:
@@ -29,21 +32,21 @@ else:
 
 # Every Kubernetes object goes through this one explicit provider.
 on_cluster = pulumi.ResourceOptions(providers=[cluster.provider])
+facts = ClusterFacts(kubernetes_minor=settings.kubernetes_minor, spread_across_zones=settings.has_zones)
 
 services = {
     name: Service(
         name,
         ServiceArgs(
             name=name,
-            settings=service,
-            environment=stack,
-            kubernetes_minor=settings.kubernetes_minor,
-            spread_across_zones=settings.has_zones,
+            spec=spec,
+            environment=environment,
+            cluster=facts,
             secrets=config.secrets.service_secrets.get(name, {}),
         ),
         opts=on_cluster,
     )
-    for name, service in settings.services.items()
+    for name, spec in settings.services.items()
 }
 
 if settings.datadog.enabled:
@@ -55,7 +58,7 @@ if settings.datadog.enabled:
         DatadogAgentArgs(
             settings=settings.datadog,
             cluster_name=cluster_name,
-            environment=stack,
+            environment=environment,
             api_key=config.secrets.datadog_api_key,
         ),
         opts=on_cluster,
@@ -71,7 +74,7 @@ if settings.datadog.enabled:
                 settings=settings.datadog,
                 services=dict(settings.services),
                 cluster_name=cluster_name,
-                environment=stack,
+                environment=environment,
                 api_key=config.secrets.datadog_api_key,
                 app_key=config.secrets.datadog_app_key,
             ),

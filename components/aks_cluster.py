@@ -26,6 +26,7 @@ SYSTEM_POOL_TAINT = "CriticalAddonsOnly=true:NoSchedule"
 @dataclass(frozen=True)
 class AksClusterArgs:
     stack: str
+    environment: str
     cluster_name: str
     settings: AksSettings
 
@@ -252,7 +253,8 @@ class AksCluster(pulumi.ComponentResource):
         return pulumi.Output.secret(kubeconfig)
 
     def _tags(self) -> dict[str, str]:
-        return {"environment": self._args.stack, "managed-by": "pulumi", "project": "platform"}
+        # The policy pack reads `environment` to apply the prod guardrails.
+        return {"environment": self._args.environment, "managed-by": "pulumi", "project": "platform"}
 
 
 def _maintenance_window(window: MaintenanceWindow) -> dict:

@@ -23,7 +23,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.pod_spec import checkov_annotations
-from settings.model import Datadog
+from settings.model import DatadogSettings
 
 NAMESPACE = "datadog"
 NAME = "datadog-agent"
@@ -65,7 +65,7 @@ CHECKOV_SKIPS = {
 
 @dataclass(frozen=True)
 class DatadogAgentArgs:
-    settings: Datadog
+    settings: DatadogSettings
     cluster_name: pulumi.Input[str]
     environment: str
     api_key: pulumi.Output[str]

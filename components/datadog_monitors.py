@@ -10,14 +10,15 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_datadog as datadog
 
-from components.monitor_specs import MonitorSpec, monitor_specs
-from settings.model import Datadog, Service
+from components.monitor_specs import monitor_specs
+from components.monitoring import MonitorSpec
+from settings.model import DatadogSettings, ServiceSpec
 
 
 @dataclass(frozen=True)
 class DatadogMonitorsArgs:
-    settings: Datadog
-    services: dict[str, Service]
+    settings: DatadogSettings
+    services: dict[str, ServiceSpec]
     cluster_name: str
     environment: str
     api_key: pulumi.Output[str]

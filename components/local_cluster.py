@@ -9,12 +9,12 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from settings.model import LocalCluster as LocalClusterSettings
+from settings.model import LocalSettings
 
 
 @dataclass(frozen=True)
 class LocalClusterArgs:
-    settings: LocalClusterSettings
+    settings: LocalSettings
 
 
 class LocalCluster(pulumi.ComponentResource):

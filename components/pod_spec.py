@@ -6,31 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from settings.model import Resources
+from components.workload import SecretRef
+from settings.workload import Resources
 
 # A high, fixed UID/GID: never root, never a UID that exists on the node.
 RUN_AS_USER = 10001
-
-
-def standard_labels(service: str, component: str, team: str, version: str | None = None) -> dict[str, str]:
-    """The recommended app.kubernetes.io/* labels plus Datadog unified service tags."""
-    labels = {
-        "app.kubernetes.io/name": service,
-        "app.kubernetes.io/component": component,
-        "app.kubernetes.io/part-of": service,
-        "app.kubernetes.io/managed-by": "pulumi",
-        "platform/team": team,
-        "tags.datadoghq.com/service": service,
-    }
-    if version:
-        labels["app.kubernetes.io/version"] = version
-        labels["tags.datadoghq.com/version"] = version
-    return labels
-
-
-def selector_labels(service: str, component: str) -> dict[str, str]:
-    """The stable subset of labels used in selectors (never the version)."""
-    return {"app.kubernetes.io/name": service, "app.kubernetes.io/component": component}
 
 
 def image_tag(image: str) -> str:
@@ -70,32 +50,35 @@ def container_resources(resources: Resources) -> dict[str, Any]:
     }
 
 
-def secret_env(secret_name: Any, names: list[str]) -> list[dict[str, Any]]:
-    """Environment variables read from the service's Kubernetes Secret."""
-    return [
-        {"name": name, "value_from": {"secret_key_ref": {"name": secret_name, "key": name}}} for name in sorted(names)
-    ]
+def container_env(values: dict[str, str], secret: SecretRef | None) -> list[dict[str, Any]]:
+    """Plain variables from config, then each key of the service's Secret by reference."""
+    env: list[dict[str, Any]] = [{"name": name, "value": value} for name, value in sorted(values.items())]
+    if secret is not None:
+        env += [
+            {"name": key, "value_from": {"secret_key_ref": {"name": secret.name, "key": key}}}
+            for key in sorted(secret.keys)
+        ]
+    return env
 
 
-def plain_env(values: dict[str, str]) -> list[dict[str, Any]]:
-    return [{"name": name, "value": value} for name, value in sorted(values.items())]
+def http_check(path: str, port: int | str) -> dict[str, Any]:
+    return {"http_get": {"path": path, "port": port}}
 
 
-def http_probe(path: str, port: int | str, *, period: int = 10, failures: int = 3) -> dict[str, Any]:
-    return {
-        "http_get": {"path": path, "port": port},
-        "period_seconds": period,
-        "timeout_seconds": 2,
-        "failure_threshold": failures,
-    }
+def exec_check(command: list[str]) -> dict[str, Any]:
+    return {"exec": {"command": list(command)}}
 
 
-def probes(path: str, port: int | str) -> dict[str, Any]:
+def _probe(check: dict[str, Any], *, period: int, failures: int) -> dict[str, Any]:
+    return {**check, "period_seconds": period, "timeout_seconds": 2, "failure_threshold": failures}
+
+
+def probes(check: dict[str, Any]) -> dict[str, Any]:
     """Startup (slow boots are fine), readiness (gate traffic), liveness (restart a hung process)."""
     return {
-        "startup_probe": http_probe(path, port, period=2, failures=60),
-        "readiness_probe": http_probe(path, port, period=5),
-        "liveness_probe": http_probe(path, port, period=10, failures=6),
+        "startup_probe": _probe(check, period=2, failures=60),
+        "readiness_probe": _probe(check, period=5, failures=3),
+        "liveness_probe": _probe(check, period=10, failures=6),
     }
 
 

@@ -1,25 +1,34 @@
 """Service: everything one entry of the `services` config map becomes: its
-namespace, its admin web app and its batch jobs."""
+namespace, its Secret, and one component per kind it runs (web, worker, jobs)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 import pulumi
+import pulumi_kubernetes as k8s
 
-from components.batch_job import BatchJob, BatchJobArgs
+from components.kinds.registry import KINDS
 from components.service_namespace import ServiceNamespace, ServiceNamespaceArgs
-from components.web_app import WebApp, WebAppArgs
-from settings.model import Service as ServiceSettings
+from components.workload import KindContext, SecretRef, WorkloadIdentity
+from settings.model import ServiceSpec
+
+
+@dataclass(frozen=True)
+class ClusterFacts:
+    """What a service needs to know about the cluster it lands on."""
+
+    kubernetes_minor: str
+    """Pins the Pod Security Admission version of the namespace."""
+    spread_across_zones: bool = False
 
 
 @dataclass(frozen=True)
 class ServiceArgs:
     name: str
-    settings: ServiceSettings
+    spec: ServiceSpec
     environment: str
-    kubernetes_minor: str
-    spread_across_zones: bool = False
+    cluster: ClusterFacts
     secrets: dict[str, pulumi.Output[str]] = field(default_factory=dict)
     """This service's secret config values, by variable name."""
 
@@ -32,62 +41,54 @@ class Service(pulumi.ComponentResource):
     def __init__(self, name: str, args: ServiceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("platform:service:Service", name, None, opts)
         self._args = args
-        namespace = self._build_namespace()
+        namespace = ServiceNamespace(
+            name,
+            ServiceNamespaceArgs(identity=self._identity(name), quota=args.spec.quota, cluster=args.cluster),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        identity = self._identity(namespace.name)
         inside = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
-        web = self._build_web_app(namespace, inside)
-        self._build_jobs(namespace, web, pulumi.ResourceOptions.merge(inside, pulumi.ResourceOptions(depends_on=[web])))
+        secret = self._build_secret(identity, inside)
+        self._build_workloads(KindContext(
+            identity=identity,
+            secret=secret,
+            spread_across_zones=args.cluster.spread_across_zones,
+            default_image=args.spec.default_image,
+            namespace_component=namespace,
+        ), inside)  # fmt: skip
         self.namespace = namespace.name
         self.register_outputs({"namespace": self.namespace})
 
-    def _secrets(self) -> dict[str, pulumi.Output[str]]:
-        # Only the variables the app asks for reach the cluster.
-        wanted = self._args.settings.web.app.secret_env
-        return {key: value for key, value in self._args.secrets.items() if key in wanted}
-
-    def _build_namespace(self) -> ServiceNamespace:
+    def _identity(self, namespace: pulumi.Input[str]) -> WorkloadIdentity:
         a = self._args
-        return ServiceNamespace(
-            a.name,
-            ServiceNamespaceArgs(
-                service=a.name,
-                team=a.settings.team,
-                quota=a.settings.quota,
-                web_port=a.settings.web.nginx.port,
-                kubernetes_minor=a.kubernetes_minor,
+        return WorkloadIdentity(service=a.name, team=a.spec.team, environment=a.environment, namespace=namespace)
+
+    def _build_secret(self, identity: WorkloadIdentity, opts: pulumi.ResourceOptions) -> SecretRef | None:
+        a = self._args
+        # Only the variables the service asks for reach the cluster.
+        values = {key: value for key, value in a.secrets.items() if key in a.spec.secret_env}
+        if not values:
+            return None
+        # No fixed name: Pulumi names it `<service>-secrets-<random>` and, as
+        # the provider replaces a Secret whose data changes, a rotated value
+        # arrives under a new name and rolls the pods, like kustomize's
+        # secretGenerator. Each value is a secret Output, so Pulumi encrypts
+        # it in state and masks it in previews. The Secret belonged to the web
+        # app before the service owned it; the alias keeps it in place.
+        previous_parent = pulumi.create_urn(a.name, "platform:service:WebApp", parent=self)
+        secret = k8s.core.v1.Secret(
+            f"{a.name}-secrets",
+            metadata=identity.metadata(None),
+            type="Opaque",
+            string_data=values,
+            opts=pulumi.ResourceOptions.merge(
+                opts, pulumi.ResourceOptions(aliases=[pulumi.Alias(parent=previous_parent)])
             ),
-            opts=pulumi.ResourceOptions(parent=self),
         )
+        return SecretRef(name=secret.metadata.name, keys=tuple(sorted(values)), resource=secret)
 
-    def _build_web_app(self, namespace: ServiceNamespace, opts: pulumi.ResourceOptions) -> WebApp:
-        a = self._args
-        return WebApp(
-            a.name,
-            WebAppArgs(
-                service=a.name,
-                team=a.settings.team,
-                namespace=namespace.name,
-                settings=a.settings.web,
-                environment=a.environment,
-                secrets=self._secrets(),
-                spread_across_zones=a.spread_across_zones,
-            ),
-            opts=opts,
-        )
-
-    def _build_jobs(self, namespace: ServiceNamespace, web: WebApp, opts: pulumi.ResourceOptions) -> None:
-        a = self._args
-        for job in a.settings.jobs:
-            BatchJob(
-                f"{a.name}-{job.name}",
-                BatchJobArgs(
-                    service=a.name,
-                    team=a.settings.team,
-                    namespace=namespace.name,
-                    job=job,
-                    default_image=a.settings.web.app.image,
-                    environment=a.environment,
-                    secret_names=tuple(sorted(self._secrets())),
-                    secret_name=web.secret_name,
-                ),
-                opts=opts,
-            )
+    def _build_workloads(self, context: KindContext, opts: pulumi.ResourceOptions) -> None:
+        for kind in KINDS:
+            spec = getattr(self._args.spec, kind.key)
+            if spec:
+                kind.build(self._args.name, spec, context, opts)

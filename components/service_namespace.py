@@ -3,96 +3,71 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.pod_spec import selector_labels
+from components.workload import WorkloadIdentity
 from settings.model import Quota
+
+if TYPE_CHECKING:
+    from components.service import ClusterFacts
 
 
 @dataclass(frozen=True)
 class ServiceNamespaceArgs:
-    service: str
-    team: str
+    identity: WorkloadIdentity
+    """The service's identity; its namespace is the namespace's own name."""
     quota: Quota
-    web_port: int
-    kubernetes_minor: str
-    """Pins the Pod Security Admission policy version, so a cluster upgrade
-    never tightens or loosens it silently."""
+    cluster: ClusterFacts
 
 
 class ServiceNamespace(pulumi.ComponentResource):
-    """Namespace with Pod Security 'restricted', default-deny ingress plus an
-    allow rule for the web port, and a ResourceQuota with a LimitRange."""
+    """Namespace with Pod Security 'restricted' at a pinned version,
+    default-deny ingress (each kind opens what it serves), and a ResourceQuota
+    with a LimitRange."""
 
     name: pulumi.Output[str]
 
     def __init__(self, name: str, args: ServiceNamespaceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("platform:service:ServiceNamespace", name, None, opts)
         self._args = args
+        self._service = args.identity.service
         namespace = self._build_namespace()
         self.name = namespace.metadata.name
         child = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
-        self._build_network_policies(child)
+        self._build_default_deny(child)
         self._build_quota(child)
         self.register_outputs({"name": self.name})
 
-    def _metadata(self, name: str) -> dict:
-        return {
-            "name": name,
-            "namespace": self._args.service,
-            "labels": {"app.kubernetes.io/part-of": self._args.service, "app.kubernetes.io/managed-by": "pulumi"},
-        }
-
     def _build_namespace(self) -> k8s.core.v1.Namespace:
-        a = self._args
-        version = f"v{a.kubernetes_minor}"
+        # Pinned, so a cluster upgrade never tightens or loosens the policy silently.
+        version = f"v{self._args.cluster.kubernetes_minor}"
+        pod_security = {
+            f"pod-security.kubernetes.io/{mode}{suffix}": value
+            for mode in ("enforce", "audit", "warn")
+            for suffix, value in (("", "restricted"), ("-version", version))
+        }
         return k8s.core.v1.Namespace(
-            f"{a.service}-ns",
-            metadata={
-                "name": a.service,
-                "labels": {
-                    "app.kubernetes.io/name": a.service,
-                    "app.kubernetes.io/part-of": a.service,
-                    "app.kubernetes.io/managed-by": "pulumi",
-                    "platform/team": a.team,
-                    "pod-security.kubernetes.io/enforce": "restricted",
-                    "pod-security.kubernetes.io/enforce-version": version,
-                    "pod-security.kubernetes.io/audit": "restricted",
-                    "pod-security.kubernetes.io/audit-version": version,
-                    "pod-security.kubernetes.io/warn": "restricted",
-                    "pod-security.kubernetes.io/warn-version": version,
-                },
-            },
+            f"{self._service}-ns",
+            metadata={"name": self._service, "labels": {**self._args.identity.labels(), **pod_security}},
             opts=pulumi.ResourceOptions(parent=self),
         )
 
-    def _build_network_policies(self, child: pulumi.ResourceOptions) -> None:
-        a = self._args
+    def _build_default_deny(self, child: pulumi.ResourceOptions) -> None:
         k8s.networking.v1.NetworkPolicy(
-            f"{a.service}-default-deny-ingress",
-            metadata=self._metadata("default-deny-ingress"),
+            f"{self._service}-default-deny-ingress",
+            metadata=self._args.identity.metadata("default-deny-ingress"),
             spec={"pod_selector": {}, "policy_types": ["Ingress"]},
-            opts=child,
-        )
-        k8s.networking.v1.NetworkPolicy(
-            f"{a.service}-allow-web",
-            metadata=self._metadata("allow-web"),
-            spec={
-                "pod_selector": {"match_labels": selector_labels(a.service, "web")},
-                "policy_types": ["Ingress"],
-                "ingress": [{"ports": [{"protocol": "TCP", "port": a.web_port}]}],
-            },
             opts=child,
         )
 
     def _build_quota(self, child: pulumi.ResourceOptions) -> None:
-        a = self._args
-        q = a.quota
+        q = self._args.quota
         k8s.core.v1.ResourceQuota(
-            f"{a.service}-quota",
-            metadata=self._metadata("quota"),
+            f"{self._service}-quota",
+            metadata=self._args.identity.metadata("quota"),
             spec={
                 "hard": {
                     "requests.cpu": q.requests_cpu,
@@ -106,8 +81,8 @@ class ServiceNamespace(pulumi.ComponentResource):
         # Defaults for anything created by hand (kubectl run), so the quota
         # never rejects a pod just for leaving out its resources.
         k8s.core.v1.LimitRange(
-            f"{a.service}-limits",
-            metadata=self._metadata("default-resources"),
+            f"{self._service}-limits",
+            metadata=self._args.identity.metadata("default-resources"),
             spec={
                 "limits": [
                     {

@@ -22,48 +22,34 @@ from pulumi_policy import deserialize as _deserialize
 from pulumi_policy import policy as _policy
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from guardrails import GUARDRAILS, Guardrail, plain, secrets_from_secret_config
+from guardrails import GUARDRAILS, Guardrail
 
 
 def _keep_secret_markers(props: dict, proxy_secrets: bool = False) -> dict:
     # pulumi_policy drops secretness before validation; keep it as Secret
-    # objects (its remediation form) so one rule can see it. Every rule reads
-    # through guardrails.plain(), so the others see ordinary values.
+    # objects (its remediation form) so one rule can see it. Guardrail.run
+    # unwraps them for every rule that does not ask for them.
     return {key: _deserialize._deserialize_property(value, True) for key, value in props.items()}
 
 
 _policy.deserialize_properties = _keep_secret_markers
 
 
-def _stack(args: ResourceValidationArgs) -> str:
-    return args.urn.split("::")[0].removeprefix("urn:pulumi:")
-
-
 def _validator(rail: Guardrail):  # type: ignore[no-untyped-def]
     def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
         props = dict(args.props.items()) if hasattr(args.props, "items") else args.props
-        if rail.check is secrets_from_secret_config:
-            problems = rail.check(args.resource_type, props, _stack(args))
-        elif rail.name == "no-load-balancer":
-            allow = bool((args.get_config() or {}).get("allowLoadBalancer", False))
-            problems = rail.check(args.resource_type, plain(props), _stack(args), allow=allow)
-        else:
-            problems = rail.check(args.resource_type, plain(props), _stack(args))
-        for problem in problems:
+        for problem in rail.run(args.resource_type, props, args.get_config() or {}):
             report_violation(problem, args.urn)
 
     return validate
 
 
 def _policy_for(rail: Guardrail) -> ResourceValidationPolicy:
-    schema = None
-    if rail.name == "no-load-balancer":
-        schema = PolicyConfigSchema(properties={"allowLoadBalancer": {"type": "boolean", "default": False}})
     return ResourceValidationPolicy(
         name=rail.name,
         description=rail.description,
         validate=_validator(rail),
-        config_schema=schema,
+        config_schema=PolicyConfigSchema(properties=dict(rail.config_schema)) if rail.config_schema else None,
     )
 
 

@@ -1,6 +1,13 @@
-"""The platform's guardrails as plain functions: (resource type, inputs, stack)
--> the list of problems. The policy pack (__main__.py) runs them in the
-engine; the tests run them directly on passing and failing inputs.
+"""The platform's guardrails as plain functions with one signature:
+(resource type, inputs, config) -> the list of problems. Each guardrail
+carries its own config (a JSON schema with defaults), which a stack's policy
+config can override. The policy pack (__main__.py) runs them in the engine;
+the tests run them directly on passing and failing inputs.
+
+Where a rule goes (README, "Where a rule goes"): a guardrail checks what
+reaches the engine, whatever produced it, so it holds even for code that
+bypasses the config model. Where it repeats a rule of the config model, it
+says so: a deliberate duplicate, for defence in depth.
 
 Secret config values arrive as `pulumi_policy.Secret` objects (anything with
 a `.value`), so a rule can tell a secret from a plain string; `plain()` gives
@@ -9,7 +16,7 @@ every other rule ordinary values."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 WORKLOADS = {
@@ -68,7 +75,8 @@ def _identity(props: Mapping[str, Any]) -> tuple[str, str]:
 # ------------------------------------------------------------------- rules
 
 
-def pinned_images(resource_type: str, props: Mapping[str, Any], stack: str) -> list[str]:
+def pinned_images(resource_type: str, props: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:
+    # Defence in depth: settings.types.PinnedImage refuses the same images in config.
     problems = []
     for c in _containers(resource_type, props):
         image = str(c.get("image", ""))
@@ -81,7 +89,7 @@ def pinned_images(resource_type: str, props: Mapping[str, Any], stack: str) -> l
     return problems
 
 
-def requests_and_memory_limit(resource_type: str, props: Mapping[str, Any], stack: str) -> list[str]:
+def requests_and_memory_limit(resource_type: str, props: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:
     problems = []
     for c in _containers(resource_type, props):
         resources = c.get("resources") or {}
@@ -93,7 +101,7 @@ def requests_and_memory_limit(resource_type: str, props: Mapping[str, Any], stac
     return problems
 
 
-def hardened_security_context(resource_type: str, props: Mapping[str, Any], stack: str) -> list[str]:
+def hardened_security_context(resource_type: str, props: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:
     if resource_type not in WORKLOADS or _identity(props) in HARDENING_EXEMPTIONS:
         return []
     pod = _dig(props, WORKLOADS[resource_type]) or {}
@@ -118,16 +126,21 @@ def hardened_security_context(resource_type: str, props: Mapping[str, Any], stac
     return problems
 
 
-def no_load_balancer(resource_type: str, props: Mapping[str, Any], stack: str, allow: bool = False) -> list[str]:
-    if resource_type != "kubernetes:core/v1:Service" or allow:
+def no_load_balancer(resource_type: str, props: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:
+    if resource_type != "kubernetes:core/v1:Service" or config["allowLoadBalancer"]:
         return []
     if (props.get("spec") or {}).get("type") == "LoadBalancer":
         return ["Service of type LoadBalancer exposes the app to the internet: use ClusterIP behind an ingress"]
     return []
 
 
-def prod_aks_guardrails(resource_type: str, props: Mapping[str, Any], stack: str) -> list[str]:
-    if resource_type != "azure-native:containerservice:ManagedCluster" or stack != "prod":
+def prod_aks_guardrails(resource_type: str, props: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:
+    # Reads the cluster's own `environment` tag (set from platform:environment),
+    # never the stack's name. Defence in depth: the config model's prod rules
+    # (settings/model.py) refuse the Free tier before any resource exists.
+    if resource_type != "azure-native:containerservice:ManagedCluster":
+        return []
+    if (props.get("tags") or {}).get("environment") not in config["environments"]:
         return []
     problems = []
     if props.get("disableLocalAccounts") is not True:
@@ -139,13 +152,14 @@ def prod_aks_guardrails(resource_type: str, props: Mapping[str, Any], stack: str
     return problems
 
 
-def secrets_from_secret_config(resource_type: str, props: Mapping[str, Any], stack: str) -> list[str]:
-    """Reads `props` raw: a value that is not a Secret came from plain config or code."""
+def secrets_from_secret_config(resource_type: str, props: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:
+    """Reads `props` raw: a value that is not a Secret came from plain config or code.
+    Defence in depth: the config loader refuses a secret key set without --secret."""
     if resource_type != "kubernetes:core/v1:Secret":
         return []
     problems = []
-    for field in ("data", "stringData"):
-        values = props.get(field)
+    for data_field in ("data", "stringData"):
+        values = props.get(data_field)
         if values is None or is_secret(values):
             continue
         for key, value in values.items():
@@ -160,8 +174,18 @@ def secrets_from_secret_config(resource_type: str, props: Mapping[str, Any], sta
 class Guardrail:
     name: str
     description: str
-    check: Callable[..., list[str]]
+    check: Callable[[str, Mapping[str, Any], Mapping[str, Any]], list[str]]
+    config_schema: Mapping[str, dict] = field(default_factory=dict)
+    """JSON schema of the guardrail's own config, by property, each with its default."""
     reads_secrets: bool = False
+    """Sees Secret markers instead of plain values."""
+
+    def defaults(self) -> dict[str, Any]:
+        return {key: schema["default"] for key, schema in self.config_schema.items()}
+
+    def run(self, resource_type: str, props: Mapping[str, Any], config: Mapping[str, Any] | None = None) -> list[str]:
+        given = props if self.reads_secrets else plain(props)
+        return self.check(resource_type, given, {**self.defaults(), **(config or {})})
 
 
 GUARDRAILS = [
@@ -170,21 +194,24 @@ GUARDRAILS = [
               requests_and_memory_limit),
     Guardrail("hardened-security-context", "Containers run hardened, except reasoned exemptions.",
               hardened_security_context),
-    Guardrail("no-load-balancer", "No Service of type LoadBalancer unless config allows it.", no_load_balancer),
+    Guardrail("no-load-balancer", "No Service of type LoadBalancer unless config allows it.", no_load_balancer,
+              config_schema={"allowLoadBalancer": {"type": "boolean", "default": False}}),
     Guardrail("prod-aks-guardrails", "Prod AKS keeps local accounts off, the Standard tier and auto-upgrade.",
-              prod_aks_guardrails),
+              prod_aks_guardrails,
+              config_schema={"environments": {"type": "array", "items": {"type": "string"}, "default": ["prod"]}}),
     Guardrail("secrets-from-secret-config", "Kubernetes Secrets hold only Pulumi secret values.",
               secrets_from_secret_config, reads_secrets=True),
 ]  # fmt: skip
 
 
-def check_all(resource_type: str, props: Mapping[str, Any], stack: str, allow_load_balancer: bool = False) -> dict:
-    """Every guardrail's problems for one resource, by guardrail name (empty lists dropped)."""
+def check_all(
+    resource_type: str, props: Mapping[str, Any], config: Mapping[str, Mapping[str, Any]] | None = None
+) -> dict:
+    """Every guardrail's problems for one resource, by guardrail name (empty lists dropped).
+    `config` maps a guardrail's name to its config, as a stack's policy config does."""
     found = {}
     for rail in GUARDRAILS:
-        given = props if rail.reads_secrets else plain(props)
-        extra = {"allow": allow_load_balancer} if rail.check is no_load_balancer else {}
-        problems = rail.check(resource_type, given, stack, **extra)
+        problems = rail.run(resource_type, props, (config or {}).get(rail.name))
         if problems:
             found[rail.name] = problems
     return found

@@ -21,6 +21,7 @@ import pulumi
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from settings.base import RuleViolationError
 from settings.model import PlatformSettings
 
 NAMESPACE = "platform"
@@ -186,27 +187,22 @@ def _describe(error: dict[str, Any]) -> str:
     return message
 
 
+def _problems(error: ValidationError) -> list[tuple[str, str]]:
+    """One (key, reason) per problem; a validator's RuleViolationError become one each."""
+    problems = []
+    for e in error.errors():
+        loc = _format_loc(tuple(e["loc"]))
+        violations = (e.get("ctx") or {}).get("error")
+        if isinstance(violations, RuleViolationError):
+            problems += [(f"{loc}.{path}" if loc else path, reason) for path, reason in violations.problems]
+        else:
+            problems.append((loc, _describe(dict(e))))
+    return problems
+
+
 def _format_errors(stack: str, errors: list[tuple[str, str]]) -> str:
     lines = [f"stack '{stack}': {NAMESPACE}:{path}: {reason}" for path, reason in errors]
     return "invalid configuration:\n" + "\n".join(lines)
-
-
-# ------------------------------------------------------------- stack policies
-
-
-def _stack_rules(stack: str, settings: PlatformSettings) -> list[tuple[str, str]]:
-    """Rules that depend on which environment this is, not just on the values."""
-    problems: list[tuple[str, str]] = []
-    if stack == "prod" and settings.target == "aks" and settings.aks is not None:
-        if settings.aks.sku_tier == "Free":
-            problems.append(("aks.skuTier", "'Free' has no uptime SLA: prod needs 'Standard' or 'Premium'"))
-        if not settings.aks.protect:
-            problems.append(("aks.protect", "must be true in prod, so no deploy can delete the cluster"))
-        if len(settings.aks.availability_zones) < 2:
-            problems.append(("aks.availabilityZones", "prod needs at least 2 zones to survive a zone outage"))
-    if stack == "prod" and settings.datadog.enabled and not settings.datadog.notify:
-        problems.append(("datadog.notify", "is empty: prod monitors must notify someone (e.g. '@pagerduty-oncall')"))
-    return problems
 
 
 # -------------------------------------------------------------------- secrets
@@ -239,11 +235,11 @@ def _secret_problems(settings: PlatformSettings, runtime: dict[str, Any]) -> lis
         return [*problems, ("serviceSecrets", "must be a map of service -> NAME -> value")]
     for name, service in settings.services.items():
         available = service_secrets.get(name) or {}
-        for variable in service.web.app.secret_env:
+        for variable in service.secret_env:
             if variable not in available:
                 problems.append(
                     (
-                        f"services.{name}.web.app.secretEnv",
+                        f"services.{name}.secretEnv",
                         f"needs secret {variable!r}: "
                         f"`pulumi config set --secret --path 'serviceSecrets.{name}.{variable}' …`",
                     )
@@ -269,17 +265,34 @@ def _secrets(runtime: dict[str, Any]) -> PlatformSecrets:
 # ----------------------------------------------------------------------- main
 
 
-def load_settings(stack: str | None = None) -> LoadedConfig:
-    """Validate the whole configuration of this stack, or raise ConfigError."""
-    stack = stack or pulumi.get_stack()
-    runtime = _runtime_config()
+def validate_settings(stack: str, runtime: dict[str, Any]) -> PlatformSettings:
+    """The one validation pipeline: the stack's `platform:*` values merged onto
+    the project base, then the typed model with its environment rules.
+    Raises ConfigError with one line per problem."""
     merged = effective_config(read_project_base(), runtime)
     try:
-        settings = PlatformSettings.model_validate(merged, context={"stack": stack})
+        return PlatformSettings.model_validate(merged, context={"stack": stack})
     except ValidationError as err:
-        problems = [(_format_loc(tuple(e["loc"])), _describe(dict(e))) for e in err.errors()]
-        raise ConfigError(_format_errors(stack, problems)) from None
-    problems = _stack_rules(stack, settings) + _secret_problems(settings, runtime)
+        raise ConfigError(_format_errors(stack, _problems(err))) from None
+
+
+def settings_from_files(stack: str, stack_file: Path | None = None) -> PlatformSettings:
+    """`validate_settings` for a stack read from its files, outside a Pulumi run
+    (make diff, the dev runner). Secret values are encrypted in the file, so
+    only their presence is a matter for `load_settings`."""
+    path = stack_file or PROJECT_FILE.parent / f"Pulumi.{stack}.yaml"
+    config = (yaml.safe_load(path.read_text()) or {}).get("config") or {}
+    prefix = f"{NAMESPACE}:"
+    runtime = {key[len(prefix) :]: value for key, value in config.items() if key.startswith(prefix)}
+    return validate_settings(stack, runtime)
+
+
+def load_settings(stack: str | None = None) -> LoadedConfig:
+    """Validate the whole configuration of this Pulumi run, or raise ConfigError."""
+    stack = stack or pulumi.get_stack()
+    runtime = _runtime_config()
+    settings = validate_settings(stack, runtime)
+    problems = _secret_problems(settings, runtime)
     if problems:
         raise ConfigError(_format_errors(stack, problems))
     return LoadedConfig(stack=stack, settings=settings, secrets=_secrets(runtime))

@@ -8,21 +8,22 @@ import ipaddress
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import Field, field_validator, model_validator
 
+from components.kinds.jobs.spec import BatchJobSpec, unique_job_names
+from components.kinds.web.spec import WebSpec
+from components.kinds.worker.spec import WorkerSpec
+from settings.base import Model, RuleViolationError
 from settings.types import (
     Cidr,
     ClockTime,
-    CronSchedule,
+    EnvVarName,
     IpAddress,
     K8sName,
     MinorVersion,
     ObjectId,
     PinnedImage,
-    Port,
     Quantity,
-    TimeZone,
     minor_of,
 )
 
@@ -37,18 +38,6 @@ DATADOG_SITES = (
     "ap2.datadoghq.com",
     "ddog-gov.com",
 )
-
-
-class Model(BaseModel):
-    """Base for every config object: unknown keys are errors, keys are camelCase."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        alias_generator=to_camel,
-        populate_by_name=True,
-        frozen=True,
-        validate_default=True,
-    )
 
 
 # --------------------------------------------------------------------------- AKS
@@ -202,7 +191,7 @@ class AksSettings(Model):
         return self
 
 
-class LocalCluster(Model):
+class LocalSettings(Model):
     """The `dev` stack's cluster on the engineer's own machine."""
 
     kubeconfig: str = Field(
@@ -218,119 +207,6 @@ class LocalCluster(Model):
 # ---------------------------------------------------------------------- services
 
 
-class Resources(Model):
-    """Requests and a memory limit. No CPU limit: throttling hurts latency more
-    than it protects neighbours when requests are set honestly."""
-
-    cpu: Quantity = Field("100m", description="CPU request.")
-    memory: Quantity = Field("128Mi", description="Memory request.")
-    memory_limit: Quantity = Field("256Mi", description="Memory limit; the container is OOM-killed above it.")
-
-
-class NginxResources(Resources):
-    cpu: Quantity = Field("50m", description="CPU request.")
-    memory: Quantity = Field("64Mi", description="Memory request.")
-    memory_limit: Quantity = Field("128Mi", description="Memory limit; the container is OOM-killed above it.")
-
-
-class AppResources(Resources):
-    cpu: Quantity = Field("250m", description="CPU request.")
-    memory: Quantity = Field("256Mi", description="Memory request.")
-    memory_limit: Quantity = Field("512Mi", description="Memory limit; the container is OOM-killed above it.")
-
-
-class Probe(Model):
-    path: str = Field("/healthz", pattern=r"^/", description="HTTP path that answers 200 when healthy.")
-
-
-class NginxContainer(Model):
-    """The web server in front of the app server, in the same Pod."""
-
-    image: PinnedImage = Field("nginxinc/nginx-unprivileged:1.29.3-alpine", description="Unprivileged nginx image.")
-    port: Port = Field(8080, description="Port nginx listens on (unprivileged).")
-    resources: NginxResources = Field(default_factory=NginxResources)
-    client_max_body_size: str = Field("10m", pattern=r"^[0-9]+[kKmM]?$", description="Largest request body.")
-
-
-class AppContainer(Model):
-    """The application server, reached by nginx over localhost."""
-
-    image: PinnedImage = Field(description="App image, pinned by tag or digest.")
-    port: Port = Field(3000, description="Port the app server listens on.")
-    command: list[str] = Field(default_factory=list, description="Overrides the image entrypoint when set.")
-    args: list[str] = Field(default_factory=list, description="Arguments to the command.")
-    env: dict[str, str] = Field(default_factory=dict, description="Plain environment variables.")
-    secret_env: list[str] = Field(
-        default_factory=list,
-        description="Names of secret values (serviceSecrets.<service>.<NAME>) exposed as environment variables.",
-    )
-    probe: Probe = Field(default_factory=Probe)
-    resources: AppResources = Field(default_factory=AppResources)
-
-    @field_validator("env", "secret_env")
-    @classmethod
-    def _env_names(cls, value: dict[str, str] | list[str]) -> dict[str, str] | list[str]:
-        for name in value:
-            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
-                raise ValueError(f"{name!r} is not a valid environment variable name")
-        return value
-
-
-class Autoscaling(Model):
-    min_replicas: int = Field(2, ge=1, le=100, description="Replicas at rest; 2+ keeps the app up through a node loss.")
-    max_replicas: int = Field(4, ge=1, le=100, description="Upper bound the HPA may scale to.")
-    cpu_target_percent: int = Field(70, ge=10, le=95, description="Average CPU utilisation the HPA aims for.")
-
-    @model_validator(mode="after")
-    def _min_not_above_max(self) -> Autoscaling:
-        if self.min_replicas > self.max_replicas:
-            raise ValueError(f"minReplicas ({self.min_replicas}) must not exceed maxReplicas ({self.max_replicas})")
-        return self
-
-
-class WebApp(Model):
-    """The service's admin web application: nginx + app server in one Pod."""
-
-    nginx: NginxContainer = Field(default_factory=NginxContainer)
-    app: AppContainer
-    autoscaling: Autoscaling = Field(default_factory=Autoscaling)
-    max_surge: str = Field(
-        "25%", pattern=r"^([1-9][0-9]?%|100%|[1-9][0-9]*)$", description="Extra pods during a rollout."
-    )
-
-
-class BatchJob(Model):
-    """One CronJob of a service."""
-
-    name: K8sName = Field(description="Job name, unique within the service.")
-    schedule: CronSchedule = Field(description="5-field cron schedule, in timeZone.")
-    time_zone: TimeZone = Field("Asia/Tokyo", description="IANA time zone the schedule is read in.")
-    command: list[str] = Field(min_length=1, description="Command to run.")
-    image: PinnedImage | None = Field(None, description="Defaults to the service's app image.")
-    env: dict[str, str] = Field(default_factory=dict)
-    concurrency_policy: Literal["Forbid", "Replace", "Allow"] = Field(
-        "Forbid", description="Forbid: a slow run is never overlapped by the next one."
-    )
-    starting_deadline_seconds: int = Field(300, ge=10, description="Skip a run that could not start within this.")
-    successful_jobs_history_limit: int = Field(3, ge=0, le=100)
-    failed_jobs_history_limit: int = Field(3, ge=0, le=100)
-    backoff_limit: int = Field(2, ge=0, le=20, description="Retries before the Job counts as failed.")
-    active_deadline_seconds: int = Field(3600, ge=10, description="Kill a run that takes longer than this.")
-    restart_policy: Literal["Never", "OnFailure"] = Field("Never")
-    success_window_hours: int | None = Field(
-        None, ge=1, le=24 * 31, description="Alert when no run succeeded for this long; derived from the schedule."
-    )
-    resources: AppResources = Field(default_factory=AppResources)
-
-    @property
-    def expected_success_window_hours(self) -> int:
-        """An hourly job is late after 2 h, anything else after a day and an hour."""
-        if self.success_window_hours is not None:
-            return self.success_window_hours
-        hour_field = self.schedule.split()[1]
-        return 2 if hour_field == "*" or hour_field.startswith("*/") else 25
-
-
 class Quota(Model):
     """Namespace ceiling, so one service cannot starve the others."""
 
@@ -340,23 +216,44 @@ class Quota(Model):
     pods: int = Field(50, ge=1, le=1000)
 
 
-class Service(Model):
-    """One service: a namespace, its admin web app and its batch jobs."""
+class ServiceSpec(Model):
+    """One service: a namespace and the workloads it runs, one field per kind
+    (`web`, `worker`, `jobs`; see components/kinds/). Any mix of kinds works,
+    but a service must run at least one."""
 
     team: K8sName = Field(description="Owning team; used in labels and monitor tags.")
-    web: WebApp
-    jobs: list[BatchJob] = Field(default_factory=list)
+    secret_env: list[EnvVarName] = Field(
+        default_factory=list,
+        description=(
+            "Names of secret values (serviceSecrets.<service>.<NAME>) every workload of the service "
+            "gets as environment variables, from the service's one Kubernetes Secret."
+        ),
+    )
+    web: WebSpec | None = Field(None, description="The admin web app: nginx + app server, autoscaled.")
+    worker: WorkerSpec | None = Field(None, description="A long-running worker with no web port (queue consumer).")
+    jobs: list[BatchJobSpec] = Field(default_factory=list, description="Scheduled batch jobs (CronJobs).")
     quota: Quota = Field(default_factory=Quota)
 
-    @field_validator("jobs")
-    @classmethod
-    def _unique_job_names(cls, jobs: list[BatchJob]) -> list[BatchJob]:
-        seen: set[str] = set()
-        for job in jobs:
-            if job.name in seen:
-                raise ValueError(f"duplicate job name {job.name!r}: each job of a service needs its own name")
-            seen.add(job.name)
-        return jobs
+    _unique_job_names = field_validator("jobs")(unique_job_names)
+
+    @model_validator(mode="after")
+    def _runs_something(self) -> ServiceSpec:
+        if self.web is None and self.worker is None and not self.jobs:
+            raise ValueError("runs nothing: give it at least one of `web`, `worker` or `jobs`")
+        if self.default_image is None:
+            for index, job in enumerate(self.jobs):
+                if job.image is None:
+                    raise RuleViolationError(
+                        [(f"jobs[{index}].image", "is required: the service has no web app or worker to take it from")]
+                    )
+        return self
+
+    @property
+    def default_image(self) -> str | None:
+        """The image a job runs when it names none: the web app's, else the worker's."""
+        if self.web is not None:
+            return self.web.app.image
+        return self.worker.image if self.worker is not None else None
 
 
 # ----------------------------------------------------------------------- datadog
@@ -374,7 +271,7 @@ class MonitorThresholds(Model):
     hpa_at_max_minutes: int = Field(30, ge=1, le=1440)
 
 
-class Datadog(Model):
+class DatadogSettings(Model):
     """The Datadog agent DaemonSet and the monitors that watch the platform."""
 
     enabled: bool = Field(True, description="Deploy the agent and the monitors.")
@@ -413,19 +310,36 @@ class Datadog(Model):
 # ------------------------------------------------------------------------- root
 
 
+Environment = Literal["prod", "staging", "dev"]
+
+
 class PlatformSettings(Model):
     """Everything a stack can configure, under the `platform:` namespace."""
 
+    environment: Environment = Field(
+        description=(
+            "Which environment this stack is. Each stack file names it, and the environment rules below key on it, "
+            "never on the stack's name. Also the `env` of Datadog's unified service tagging."
+        )
+    )
     target: Literal["aks", "local"] = Field("aks", description="'aks' builds a cluster; 'local' uses an existing one.")
     aks: AksSettings | None = Field(None, description="Required when target is 'aks'.")
-    local: LocalCluster = Field(default_factory=LocalCluster)
-    services: dict[K8sName, Service] = Field(default_factory=dict, description="Services by name.")
-    datadog: Datadog = Field(default_factory=Datadog)
+    local: LocalSettings = Field(default_factory=LocalSettings)
+    services: dict[K8sName, ServiceSpec] = Field(default_factory=dict, description="Services by name.")
+    datadog: DatadogSettings = Field(default_factory=DatadogSettings)
 
     @model_validator(mode="after")
     def _target_has_settings(self) -> PlatformSettings:
         if self.target == "aks" and self.aks is None:
             raise ValueError("target 'aks' needs the 'aks' settings")
+        return self
+
+    @model_validator(mode="after")
+    def _environment_rules(self) -> PlatformSettings:
+        """Rules that hold for one environment, not for every stack (see README, "Where a rule goes")."""
+        problems = [problem for rule in ENVIRONMENT_RULES.get(self.environment, ()) for problem in rule(self)]
+        if problems:
+            raise RuleViolationError(problems)
         return self
 
     def cluster_name(self, stack: str) -> str:
@@ -447,3 +361,34 @@ class PlatformSettings(Model):
             return self.local.kubernetes_version
         assert self.aks is not None
         return minor_of(self.aks.kubernetes_version or "1.34")
+
+
+# ------------------------------------------------------------ environment rules
+# Each rule reads the validated settings and returns (key, reason) problems.
+# The policy pack checks the prod cluster's tier again on the resource itself:
+# a deliberate duplicate (defence in depth, see policy/guardrails.py).
+
+
+def _prod_cluster_is_highly_available(settings: PlatformSettings) -> list[tuple[str, str]]:
+    aks = settings.aks
+    if settings.target != "aks" or aks is None:
+        return []
+    problems = []
+    if aks.sku_tier == "Free":
+        problems.append(("aks.skuTier", "'Free' has no uptime SLA: prod needs 'Standard' or 'Premium'"))
+    if not aks.protect:
+        problems.append(("aks.protect", "must be true in prod, so no deploy can delete the cluster"))
+    if len(aks.availability_zones) < 2:
+        problems.append(("aks.availabilityZones", "prod needs at least 2 zones to survive a zone outage"))
+    return problems
+
+
+def _prod_monitors_notify_someone(settings: PlatformSettings) -> list[tuple[str, str]]:
+    if settings.datadog.enabled and not settings.datadog.notify:
+        return [("datadog.notify", "is empty: prod monitors must notify someone (e.g. '@pagerduty-oncall')")]
+    return []
+
+
+ENVIRONMENT_RULES = {
+    "prod": (_prod_cluster_is_highly_available, _prod_monitors_notify_someone),
+}

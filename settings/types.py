@@ -15,6 +15,7 @@ _MINOR_VERSION = re.compile(r"^1\.[0-9]{2}$")
 _PATCH_VERSION = re.compile(r"^1\.[0-9]{2}\.[0-9]+$")
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _HH_MM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _CRON_FIELD = re.compile(r"^[0-9A-Za-z*/,\-?]+$")
 # (name, min, max) of each of the five cron fields, in order.
 _CRON_RANGES = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12), ("day of week", 0, 7))
@@ -149,6 +150,9 @@ IpAddress = Annotated[str, AfterValidator(_ip)]
 ObjectId = Annotated[str, AfterValidator(_regex(_UUID, "an Entra ID object ID (a GUID)"))]
 ClockTime = Annotated[str, AfterValidator(_regex(_HH_MM, "a 24-hour time 'HH:MM'"))]
 Port = Annotated[int, Field(ge=1024, le=65535, description="An unprivileged TCP port.")]
+EnvVarName = Annotated[str, AfterValidator(_regex(_ENV_NAME, "a valid environment variable name"))]
+"""A POSIX-style environment variable name such as 'DATABASE_URL'."""
+
 MinorVersion = Annotated[str, AfterValidator(_regex(_MINOR_VERSION, "a Kubernetes MAJOR.MINOR version such as '1.34'"))]
 PatchVersion = Annotated[
     str, AfterValidator(_regex(_PATCH_VERSION, "a Kubernetes MAJOR.MINOR.PATCH version such as '1.34.4'"))

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from harness import ROOT
-from tools.render import render_manifests, write_manifests
+from offline.render import render_manifests, write_manifests
 
 CHECKOV = Path(os.environ.get("CHECKOV_BIN", ROOT / ".venv-checkov" / "bin" / "checkov"))
 

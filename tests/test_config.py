@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 
 from harness import (
-    default_secrets,
     evaluate,
+    evaluate_recording,
     patched_stack_file,
+    placeholder_secrets,
     project_config,
-    registrations_of_last_evaluation,
     stack_file_config,
 )
 from settings.loader import ConfigError, deep_merge, effective_config, read_project_base
@@ -58,9 +58,9 @@ def test_named_lists_merge_item_by_item() -> None:
     ],
 )  # fmt: skip
 def test_overriding_one_field_keeps_the_objects_other_defaults(overlay: dict, path: tuple, expected: str) -> None:
-    from settings.model import PlatformSettings
+    from settings import validate_settings
 
-    settings = PlatformSettings.model_validate(effective_config(read_project_base(), overlay), context={"stack": "x"})
+    settings = validate_settings("x", {**overlay, "environment": "staging"})
     value: Any = settings
     for part in path:
         value = value[part] if isinstance(value, dict) else getattr(value, part)
@@ -89,7 +89,7 @@ def _service_patch(**web_app: Any) -> dict[str, Any]:
 # (id, stack, stack-file patch, plain extra keys, secrets override, expected fragments of the one line)
 BAD_CONFIGS: list[tuple[str, str, dict, dict, dict | None, list[str]]] = [
     ("typo-top-level-key", "staging", {"platform:clustr": {"x": 1}}, {}, None,
-     ["stack 'staging'", "platform:clustr", "unknown key", "expected one of: aks, datadog, local, services, target"]),
+     ["stack 'staging'", "platform:clustr", "unknown key", "expected one of: aks, datadog, environment, local, services, target"]),
     ("typo-nested-key", "prod", {"platform:aks": {"userPool": {"minCout": 2}}}, {}, None,
      ["stack 'prod'", "platform:aks.userPool.minCout", "unknown key", "minCount"]),
     ("wrong-type", "staging", {"platform:aks": {"userPool": {"maxCount": "lots"}}}, {}, None,
@@ -111,7 +111,7 @@ BAD_CONFIGS: list[tuple[str, str, dict, dict, dict | None, list[str]]] = [
     ("image-latest", "staging", _service_patch(image="ghcr.io/example-org/admin-app:latest"), {}, None,
      ["platform:services.admin.web.app.image", "'latest'"]),
     ("unknown-service-field", "staging", {"platform:services": {"admin": {"replicas": 3}}}, {}, None,
-     ["platform:services.admin.replicas", "unknown key", "expected one of: jobs, quota, team, web"]),
+     ["platform:services.admin.replicas", "unknown key", "expected one of: jobs, quota, secretEnv, team, web, worker"]),
     ("duplicate-job-name", "staging", {"platform:services": {"admin": {"jobs": [
         {"name": "hourly-aggregation", "schedule": "5 * * * *", "command": ["x"]},
         {"name": "daily-report", "schedule": "5 * * * *", "command": ["x"]},
@@ -130,12 +130,27 @@ BAD_CONFIGS: list[tuple[str, str, dict, dict, dict | None, list[str]]] = [
      ["platform:datadog.site", "'datadoghq.jp' is not a Datadog site"]),
     ("empty-notify-in-prod", "prod", {"platform:datadog": {"notify": []}}, {}, None,
      ["stack 'prod'", "platform:datadog.notify", "must notify someone"]),
-    ("missing-datadog-api-key", "staging", {}, {}, {"datadogAppKey": "k", "serviceSecrets": default_secrets("staging")["serviceSecrets"]},
+    ("missing-datadog-api-key", "staging", {}, {}, {"datadogAppKey": "k", "serviceSecrets": placeholder_secrets("staging")["serviceSecrets"]},
      ["stack 'staging'", "platform:datadogApiKey", "pulumi config set --secret datadogApiKey"]),
-    ("secret-set-in-plain-text", "staging", {}, {"datadogApiKey": "oops"}, {"datadogAppKey": "k", "serviceSecrets": default_secrets("staging")["serviceSecrets"]},
+    ("secret-set-in-plain-text", "staging", {}, {"datadogApiKey": "oops"}, {"datadogAppKey": "k", "serviceSecrets": placeholder_secrets("staging")["serviceSecrets"]},
      ["platform:datadogApiKey", "stored in plain text"]),
     ("missing-app-secret", "dev", {}, {}, {"serviceSecrets": {"admin": {"DATABASE_URL": "x"}}},
-     ["stack 'dev'", "platform:services.admin.web.app.secretEnv", "SECRET_KEY_BASE"]),
+     ["stack 'dev'", "platform:services.admin.secretEnv", "SECRET_KEY_BASE"]),
+    ("service-runs-nothing", "staging", {"platform:services": {"empty": {"team": "x"}}}, {}, None,
+     ["platform:services.empty", "runs nothing", "`web`, `worker` or `jobs`"]),
+    ("jobs-only-service-job-without-image", "staging", {"platform:services": {"etl": {"team": "data", "jobs": [
+        {"name": "load", "schedule": "0 3 * * *", "command": ["etl"]}]}}}, {}, None,
+     ["platform:services.etl.jobs[0].image", "is required", "no web app or worker"]),
+    ("worker-probe-both-ways", "staging", {"platform:services": {"admin": {"worker": {
+        "image": "ghcr.io/example-org/admin-app:1.8.2", "probe": {"command": ["true"], "path": "/h", "port": 8081}}}}}, {}, None,
+     ["platform:services.admin.worker.probe", "either `command` or both `path` and `port`"]),
+    ("worker-without-probe", "staging", {"platform:services": {"admin": {"worker": {
+        "image": "ghcr.io/example-org/admin-app:1.8.2"}}}}, {}, None,
+     ["platform:services.admin.worker.probe", "is required"]),
+    ("bad-secret-env-name", "staging", {"platform:services": {"admin": {"secretEnv": ["DATABASE-URL"]}}}, {}, None,
+     ["platform:services.admin.secretEnv[0]", "not a valid environment variable name"]),
+    ("stack-without-environment", "staging", {"platform:environment": None}, {}, None,
+     ["platform:environment", "Input should be 'prod', 'staging' or 'dev'"]),
 ]  # fmt: skip
 
 
@@ -146,14 +161,16 @@ BAD_CONFIGS: list[tuple[str, str, dict, dict, dict | None, list[str]]] = [
 def test_bad_config_fails_before_any_resource(
     stack: str, patch: dict, plain: dict, secrets: dict | None, expected: list[str]
 ) -> None:
-    with pytest.raises(ConfigError) as raised:
-        evaluate(stack, stack_file=patched_stack_file(stack, copy.deepcopy(patch)), secrets=secrets, plain=plain)
-    message = str(raised.value)
+    monitor, raised = evaluate_recording(
+        stack, stack_file=patched_stack_file(stack, copy.deepcopy(patch)), secrets=secrets, plain=plain
+    )
+    assert isinstance(raised, ConfigError), raised
+    message = str(raised)
     problem_lines = [line for line in message.splitlines() if line.startswith(f"stack '{stack}'")]
     matching = [line for line in problem_lines if all(fragment in line for fragment in expected)]
     assert matching, f"no single line has all of {expected}:\n{message}"
     # Validation runs before the first resource: nothing reached the engine.
-    assert registrations_of_last_evaluation() == []
+    assert monitor.registrations == []
 
 
 def test_every_problem_is_reported_at_once() -> None:
@@ -166,7 +183,7 @@ def test_every_problem_is_reported_at_once() -> None:
 
 
 def test_secret_values_never_appear_in_config_errors() -> None:
-    secrets = default_secrets("staging")
+    secrets = placeholder_secrets("staging")
     with pytest.raises(ConfigError) as raised:
         evaluate(
             "staging", stack_file=patched_stack_file("staging", {"platform:aks": {"skuTier": "Gold"}}), secrets=secrets

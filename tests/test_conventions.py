@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-COMPONENTS = sorted((Path(__file__).resolve().parent.parent / "components").glob("*.py"))
+COMPONENTS = sorted((Path(__file__).resolve().parent.parent / "components").rglob("*.py"))
 
 
 def component_classes(tree: ast.Module) -> list[ast.ClassDef]:
@@ -20,7 +20,7 @@ def component_classes(tree: ast.Module) -> list[ast.ClassDef]:
     ]  # fmt: skip
 
 
-@pytest.mark.parametrize("path", COMPONENTS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", COMPONENTS, ids=lambda p: p.as_posix().split("components/")[-1])
 def test_component_file_follows_the_conventions(path: Path) -> None:
     tree = ast.parse(path.read_text())
     classes = component_classes(tree)

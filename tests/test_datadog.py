@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from harness import ROOT, TEST_SECRETS, Evaluation, evaluate, is_secret, patched_stack_file
+from harness import ROOT, Evaluation, evaluate, is_secret, patched_stack_file, placeholder_secrets
 
 DAEMONSET = "kubernetes:apps/v1:DaemonSet"
 
@@ -44,7 +44,7 @@ def test_daemonset_runs_a_pinned_agent_with_cluster_identity(ev: Evaluation) -> 
 def test_api_key_secret_comes_from_secret_config(ev: Evaluation) -> None:
     secret = ev.one("kubernetes:core/v1:Secret", "datadog-api-key")
     assert secret.inputs["metadata"]["namespace"] == "datadog"
-    assert secret.inputs["stringData"]["api-key"] == TEST_SECRETS["datadogApiKey"]
+    assert secret.inputs["stringData"]["api-key"] == placeholder_secrets(ev.stack)["datadogApiKey"]
     raw = secret.raw["stringData"]
     assert is_secret(raw) or is_secret(raw["api-key"])
 

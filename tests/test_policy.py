@@ -11,7 +11,7 @@ import pytest
 from pulumi_policy import Secret
 
 from harness import STACKS, evaluate, is_secret
-from tools.offline import integral
+from offline.engine import integral
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "policy"))
 import guardrails
@@ -43,7 +43,7 @@ def container(props: dict) -> dict:
 
 
 def test_a_good_workload_passes_every_guardrail() -> None:
-    assert guardrails.check_all(DEPLOYMENT, good_deployment(), "prod") == {}
+    assert guardrails.check_all(DEPLOYMENT, good_deployment()) == {}
 
 
 @pytest.mark.parametrize(
@@ -53,20 +53,20 @@ def test_a_good_workload_passes_every_guardrail() -> None:
 def test_pinned_images_rejects_untagged_and_latest(image: str, fragment: str) -> None:
     props = good_deployment()
     container(props)["image"] = image
-    problems = guardrails.check_all(DEPLOYMENT, props, "dev")["pinned-images"]
+    problems = guardrails.check_all(DEPLOYMENT, props)["pinned-images"]
     assert fragment in problems[0]
 
 
 def test_pinned_images_accepts_a_digest() -> None:
     props = good_deployment()
     container(props)["image"] = "ghcr.io/example-org/app@sha256:" + "a" * 64
-    assert guardrails.pinned_images(DEPLOYMENT, props, "dev") == []
+    assert guardrails.pinned_images(DEPLOYMENT, props, {}) == []
 
 
 def test_requests_and_memory_limit_are_required() -> None:
     props = good_deployment()
     container(props)["resources"] = {"requests": {"cpu": "100m"}}
-    assert guardrails.requests_and_memory_limit(DEPLOYMENT, props, "dev") == [
+    assert guardrails.requests_and_memory_limit(DEPLOYMENT, props, {}) == [
         "container 'app' has no memory request",
         "container 'app' has no memory limit",
     ]
@@ -86,7 +86,7 @@ def test_requests_and_memory_limit_are_required() -> None:
 def test_hardened_security_context(field: str, value: object, fragment: str) -> None:
     props = good_deployment()
     container(props)["securityContext"][field] = value
-    problems = guardrails.hardened_security_context(DEPLOYMENT, props, "dev")
+    problems = guardrails.hardened_security_context(DEPLOYMENT, props, {})
     assert any(fragment in p for p in problems), problems
 
 
@@ -94,36 +94,55 @@ def test_the_datadog_agent_is_the_only_reasoned_exemption() -> None:
     props = good_deployment()
     container(props)["securityContext"] = {}
     props["metadata"] = {"name": "datadog-agent", "namespace": "datadog"}
-    assert guardrails.hardened_security_context("kubernetes:apps/v1:DaemonSet", props, "prod") == []
+    assert guardrails.hardened_security_context("kubernetes:apps/v1:DaemonSet", props, {}) == []
     props["metadata"] = {"name": "datadog-agent", "namespace": "shop"}  # same name elsewhere: no exemption
-    assert guardrails.hardened_security_context("kubernetes:apps/v1:DaemonSet", props, "prod")
+    assert guardrails.hardened_security_context("kubernetes:apps/v1:DaemonSet", props, {})
     assert all(len(reason.split()) > 8 for reason in guardrails.HARDENING_EXEMPTIONS.values())
 
 
-def test_no_load_balancer_unless_allowed() -> None:
-    service = {"spec": {"type": "LoadBalancer"}}
-    assert guardrails.no_load_balancer("kubernetes:core/v1:Service", service, "prod")
-    assert guardrails.no_load_balancer("kubernetes:core/v1:Service", service, "prod", allow=True) == []
-    assert guardrails.no_load_balancer("kubernetes:core/v1:Service", {"spec": {"type": "ClusterIP"}}, "prod") == []
+def rail(name: str) -> guardrails.Guardrail:
+    return next(r for r in guardrails.GUARDRAILS if r.name == name)
 
 
-def test_prod_aks_guardrails() -> None:
+def test_no_load_balancer_unless_its_config_allows() -> None:
+    service, lb = {"spec": {"type": "LoadBalancer"}}, rail("no-load-balancer")
+    assert lb.run("kubernetes:core/v1:Service", service)  # default config: refused
+    assert lb.run("kubernetes:core/v1:Service", service, {"allowLoadBalancer": True}) == []
+    assert lb.run("kubernetes:core/v1:Service", {"spec": {"type": "ClusterIP"}}) == []
+    assert (
+        guardrails.check_all("kubernetes:core/v1:Service", service, {"no-load-balancer": {"allowLoadBalancer": True}})
+        == {}
+    )
+
+
+def test_prod_aks_guardrails_key_on_the_clusters_environment_tag() -> None:
+    prod_rail, cluster = rail("prod-aks-guardrails"), "azure-native:containerservice:ManagedCluster"
     good = {
         "disableLocalAccounts": True,
         "sku": {"tier": "Standard"},
         "autoUpgradeProfile": {"upgradeChannel": "patch"},
+        "tags": {"environment": "prod"},
     }
-    cluster = "azure-native:containerservice:ManagedCluster"
-    assert guardrails.prod_aks_guardrails(cluster, good, "prod") == []
+    assert prod_rail.run(cluster, good) == []
     bad = {"disableLocalAccounts": False, "sku": {"tier": "Free"}, "autoUpgradeProfile": {"upgradeChannel": "none"}}
-    assert len(guardrails.prod_aks_guardrails(cluster, bad, "prod")) == 3
-    assert guardrails.prod_aks_guardrails(cluster, bad, "staging") == []  # staging may use Free
+    assert len(prod_rail.run(cluster, {**bad, "tags": {"environment": "prod"}})) == 3
+    assert prod_rail.run(cluster, {**bad, "tags": {"environment": "staging"}}) == []  # staging may use Free
+    # Which environments count as prod is the guardrail's own config.
+    assert len(prod_rail.run(cluster, {**bad, "tags": {"environment": "staging"}}, {"environments": ["staging"]})) == 3
+
+
+def test_every_guardrail_has_one_signature_and_defaults_for_its_config() -> None:
+    import inspect
+
+    for guardrail in guardrails.GUARDRAILS:
+        assert list(inspect.signature(guardrail.check).parameters) == ["resource_type", "props", "config"]
+        assert all("default" in schema for schema in guardrail.config_schema.values()), guardrail.name
 
 
 def test_kubernetes_secrets_must_hold_secret_values() -> None:
     secret_type = "kubernetes:core/v1:Secret"
-    assert guardrails.secrets_from_secret_config(secret_type, {"stringData": {"A": Secret("x")}}, "dev") == []
-    assert guardrails.secrets_from_secret_config(secret_type, {"stringData": Secret({"A": "x"})}, "dev") == []
+    assert guardrails.secrets_from_secret_config(secret_type, {"stringData": {"A": Secret("x")}}, {}) == []
+    assert guardrails.secrets_from_secret_config(secret_type, {"stringData": Secret({"A": "x"})}, {}) == []
     problems = guardrails.secrets_from_secret_config(
         secret_type, {"stringData": {"A": Secret("x"), "B": "plain"}}, "dev"
     )
@@ -148,6 +167,6 @@ def test_every_real_stack_passes_every_guardrail(stack: str) -> None:
     for r in ev.resources:
         if r.type.startswith(("kubernetes:", "azure-native:")):
             props = _with_secret_objects(integral(copy.deepcopy(r.raw)))
-            assert guardrails.check_all(r.type, props, stack) == {}, r.name  # type: ignore[arg-type]
+            assert guardrails.check_all(r.type, props) == {}, r.name  # type: ignore[arg-type]
             checked += 1
     assert checked >= 13

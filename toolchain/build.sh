@@ -5,6 +5,7 @@
 #
 #   toolchain/build.sh            # build what is missing, print the bin dir
 #   toolchain/build.sh actionlint # only the workflow linter
+#   toolchain/build.sh where      # print the bin dir, build nothing
 #   TOOLS_CACHE=/x toolchain/build.sh
 #
 # Vendor download sites are unreachable here, so everything comes from the Go
@@ -17,8 +18,13 @@ here=$(cd "$(dirname "$0")" && pwd)
 source "$here/versions.env"
 
 export GOTOOLCHAIN=local GOFLAGS=-mod=mod CGO_ENABLED=0
+# The one definition of where the toolchain lives; Python asks `build.sh where`.
 TOOLS_CACHE=${TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/aks-platform-tools}
 BIN="$TOOLS_CACHE/bin"
+if [[ "${1:-}" == "where" ]]; then
+  echo "$BIN"
+  exit 0
+fi
 mkdir -p "$BIN" "$TOOLS_CACHE/logs"
 
 log() { printf '[toolchain %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -144,9 +150,9 @@ build_actionlint() {
 install_language_host() {
   # The Go language host is not served by the module proxy, and the Python
   # policy analyzer ships only in release archives; the engine runs these
-  # launchers instead (see tools/language_host.py and policy/).
+  # launchers instead (see toolchain/language_host.py and policy/).
   install -m 0755 "$here/pulumi-language-python" "$BIN/pulumi-language-python"
-  install -m 0644 "$here/../tools/language_host.py" "$BIN/language_host.py"
+  install -m 0644 "$here/language_host.py" "$BIN/language_host.py"
   install -m 0755 "$here/pulumi-analyzer-policy-python" "$BIN/pulumi-analyzer-policy-python"
 }
 

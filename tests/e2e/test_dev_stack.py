@@ -8,6 +8,7 @@ state backend, and with the Datadog agent switched on with a placeholder key."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -25,6 +26,23 @@ PORT_OFFSET = "300"
 DATADOG_KEY = "e2e-placeholder-dd-key-5a1f"
 APP_SECRETS = {"DATABASE_URL": "postgres://e2e:e2e-db-pw-8c3d@db/admin", "SECRET_KEY_BASE": "e2e-skb-91be"}
 NEW_TAG = "ghcr.io/example-org/admin-app:1.8.3"
+# Two more services of other kinds, each with a secret of its own that the dev
+# runner generates (no test code names their secrets).
+OTHER_SERVICES = {
+    "etl": {
+        "team": "data",
+        "secretEnv": ["WAREHOUSE_URL"],
+        "jobs": [{"name": "nightly-load", "schedule": "0 3 * * *", "command": ["true"],
+                  "image": "ghcr.io/example-org/etl:2.0.1"}],
+    },
+    "mailer": {
+        "team": "growth",
+        "secretEnv": ["SMTP_PASSWORD"],
+        "worker": {"image": "ghcr.io/example-org/mailer:0.9.0", "probe": {"command": ["true"]},
+                   "autoscaling": {"minReplicas": 1, "maxReplicas": 2}},
+    },
+}  # fmt: skip
+HPA_MINIMUM = {("admin", "web"): 2, ("mailer", "worker"): 1}
 
 pytestmark = pytest.mark.e2e
 
@@ -38,7 +56,7 @@ class Deployment:
     cluster_env: dict[str, str]
 
     def pulumi(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        from tools.dev import tools_bin
+        from devenv.paths import tools_bin
 
         result = subprocess.run(
             [str(tools_bin() / "pulumi"), *args, "--stack", "dev", "--non-interactive"],
@@ -50,7 +68,7 @@ class Deployment:
 
     def cluster(self, command: str) -> None:
         subprocess.run(
-            [sys.executable, "-m", "tools.local_cluster", command], cwd=ROOT, env=self.cluster_env, check=True
+            [sys.executable, "-m", "devenv.local_cluster", command], cwd=ROOT, env=self.cluster_env, check=True
         )
 
     def api(self):  # type: ignore[no-untyped-def]
@@ -67,13 +85,14 @@ def _extra_config(kubeconfig: Path, image: str | None = None) -> dict:
     return {
         "platform:local": {"kubeconfig": str(kubeconfig)},
         "platform:datadog": {"enabled": True, "monitorsEnabled": False},
-        "platform:services": {"admin": {"web": web}},
+        "platform:services": {"admin": {"web": web}, **OTHER_SERVICES},
     }
 
 
 @pytest.fixture(scope="module")
 def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    from tools.dev import prepare_project, pulumi_env, set_secret, tools_bin
+    from devenv.dev import ensure_dev_secrets, prepare_project, pulumi_env, set_secret
+    from devenv.paths import tools_bin
 
     missing = [
         t for t in ("pulumi", "pulumi-resource-kubernetes", "kube-apiserver", "kwok") if not (tools_bin() / t).exists()
@@ -94,6 +113,8 @@ def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     set_secret(env, deployment.workdir, "datadogApiKey", DATADOG_KEY)
     for name, value in APP_SECRETS.items():
         set_secret(env, deployment.workdir, f"serviceSecrets.admin.{name}", value)
+    # The rest, as `make dev` does it: one generated value per secretEnv name.
+    ensure_dev_secrets(env, deployment.workdir)
     try:
         yield deployment
     finally:
@@ -125,24 +146,37 @@ def _web_pods(dev: Deployment) -> list:
 
 
 def test_pulumi_up_from_scratch_makes_every_deployment_available(dev: Deployment) -> None:
-    """`make dev` works on an empty cluster: every web app serves with all its replicas.
+    """`make dev` works on an empty cluster: every web app and worker runs with all its replicas.
 
-    The Deployment leaves `replicas` to the HPA, so it starts at one pod and
-    the HPA raises it to minReplicas (2 here) right after the deploy."""
+    A Deployment leaves `replicas` to the HPA, so it starts at one pod and
+    the HPA raises it to minReplicas right after the deploy."""
     dev.pulumi("up", "--yes", "--skip-preview")
     _, apps, _ = dev.api()
     deployments = apps.list_deployment_for_all_namespaces(label_selector="app.kubernetes.io/managed-by=pulumi").items
-    assert [d.metadata.name for d in deployments] == ["web"]
+    assert {(d.metadata.namespace, d.metadata.name) for d in deployments} == set(HPA_MINIMUM)
     for d in deployments:
+        minimum = HPA_MINIMUM[(d.metadata.namespace, d.metadata.name)]
         status = _wait(
-            lambda d=d: (
+            lambda d=d, minimum=minimum: (
                 (s := apps.read_namespaced_deployment_status(d.metadata.name, d.metadata.namespace).status)
-                and s.replicas == s.available_replicas == 2
+                and s.replicas == s.available_replicas == minimum
                 and s
             ),
-            f"{d.metadata.name} available at the HPA minimum",
+            f"{d.metadata.namespace}/{d.metadata.name} available at the HPA minimum",
         )
         assert status.unavailable_replicas in (None, 0)
+
+
+def test_a_jobs_only_service_and_a_worker_service_deploy_with_generated_secrets(dev: Deployment) -> None:
+    """Kinds other than web: `etl` runs only CronJobs, `mailer` only a worker; each
+    got its own Secret, with a value the dev runner generated for its secretEnv."""
+    core, apps, batch = dev.api()
+    assert [c.metadata.name for c in batch.list_namespaced_cron_job("etl").items] == ["nightly-load"]
+    assert apps.list_namespaced_deployment("etl").items == []
+    assert core.list_namespaced_service("mailer").items == []
+    for namespace, key in (("etl", "WAREHOUSE_URL"), ("mailer", "SMTP_PASSWORD")):
+        (secret,) = core.list_namespaced_secret(namespace, label_selector="app.kubernetes.io/managed-by=pulumi").items
+        assert len(base64.b64decode(secret.data[key])) >= 24  # a generated value, not a placeholder
 
 
 def test_preview_right_after_up_shows_no_changes(dev: Deployment) -> None:
@@ -206,7 +240,7 @@ def _wait_fully_available(dev: Deployment) -> None:
 
 def test_image_tag_change_rolls_out_without_losing_capacity(dev: Deployment) -> None:
     """A new release reaches every pod, and available replicas never drop below desired meanwhile."""
-    from tools.dev import prepare_project
+    from devenv.dev import prepare_project
 
     _, apps, _ = dev.api()
     _wait_fully_available(dev)
@@ -241,29 +275,30 @@ def test_image_tag_change_rolls_out_without_losing_capacity(dev: Deployment) -> 
 def test_a_job_from_each_cronjob_runs_to_completion(dev: Deployment) -> None:
     """Batch jobs are runnable as declared: a Job made from each CronJob's template completes."""
     _, _, batch = dev.api()
-    cron_jobs = batch.list_namespaced_cron_job("admin").items
-    assert {c.metadata.name for c in cron_jobs} == {"hourly-aggregation", "daily-report"}
+    cron_jobs = batch.list_cron_job_for_all_namespaces(label_selector="app.kubernetes.io/managed-by=pulumi").items
+    assert {(c.metadata.namespace, c.metadata.name) for c in cron_jobs} == {
+        ("admin", "hourly-aggregation"), ("admin", "daily-report"), ("etl", "nightly-load")
+    }  # fmt: skip
     for cron in cron_jobs:
-        name = f"{cron.metadata.name}-manual"
         body = {
             "apiVersion": "batch/v1",
             "kind": "Job",
             "metadata": {
-                "name": name,
-                "namespace": "admin",
+                "name": f"{cron.metadata.name}-manual",
+                "namespace": cron.metadata.namespace,
                 "annotations": {"cronjob.kubernetes.io/instantiate": "manual"},
             },
             "spec": batch.api_client.sanitize_for_serialization(cron.spec.job_template.spec),
         }
-        batch.create_namespaced_job("admin", body)
+        batch.create_namespaced_job(cron.metadata.namespace, body)
     for cron in cron_jobs:
-        name = f"{cron.metadata.name}-manual"
+        name, namespace = f"{cron.metadata.name}-manual", cron.metadata.namespace
         job = _wait(
-            lambda n=name: (j := batch.read_namespaced_job_status(n, "admin")).status.succeeded and j,
-            f"job {name} to complete",
+            lambda n=name, ns=namespace: (j := batch.read_namespaced_job_status(n, ns)).status.succeeded and j,
+            f"job {namespace}/{name} to complete",
         )
         assert any(c.type == "Complete" and c.status == "True" for c in job.status.conditions or [])
-        batch.delete_namespaced_job(name, "admin", propagation_policy="Background")
+        batch.delete_namespaced_job(name, namespace, propagation_policy="Background")
 
 
 def test_state_holds_no_secret_in_plain_text(dev: Deployment) -> None:
@@ -271,16 +306,21 @@ def test_state_holds_no_secret_in_plain_text(dev: Deployment) -> None:
     exported = dev.pulumi("stack", "export").stdout
     outputs = dev.pulumi("stack", "output", "--json").stdout
     on_disk = "\n".join(p.read_text(errors="ignore") for p in dev.state.rglob("*") if p.is_file())
-    for value in [DATADOG_KEY, *APP_SECRETS.values()]:
+    core, _, _ = dev.api()
+    generated = [
+        base64.b64decode(value).decode()
+        for namespace in OTHER_SERVICES
+        for secret in core.list_namespaced_secret(namespace, label_selector="app.kubernetes.io/managed-by=pulumi").items
+        for value in secret.data.values()
+    ]
+    assert len(generated) == 2
+    for value in [DATADOG_KEY, *APP_SECRETS.values(), *generated]:
         assert value not in exported
         assert value not in outputs
         assert value not in on_disk
     assert json.loads(outputs)["kubeconfig"] == "[secret]"
     # ...while the cluster itself got the real values, through Secrets only.
-    core, _, _ = dev.api()
     secret = core.read_namespaced_secret("datadog-api-key", "datadog")
-    import base64
-
     assert base64.b64decode(secret.data["api-key"]).decode() == DATADOG_KEY
 
 
@@ -300,7 +340,7 @@ def test_policy_pack_stops_a_program_that_breaks_the_guardrails(dev: Deployment,
     config loader refuses secret keys set without --secret.)"""
     import shutil
 
-    from tools.dev import tools_bin
+    from devenv.paths import tools_bin
 
     project = tmp_path / "violations"
     shutil.copytree(Path(__file__).parent / "violating_program", project)
@@ -322,7 +362,7 @@ def test_destroy_removes_every_namespace_it_created(dev: Deployment) -> None:
     """Teardown is clean: nothing the program created is left behind."""
     core, _, _ = dev.api()
     created = {n.metadata.name for n in core.list_namespace(label_selector="app.kubernetes.io/managed-by=pulumi").items}
-    assert created == {"admin", "datadog"}
+    assert created == {"admin", "datadog", "etl", "mailer"}
     dev.pulumi("destroy", "--yes", "--skip-preview")
     _wait(
         lambda: not ({n.metadata.name for n in core.list_namespace().items} & created),

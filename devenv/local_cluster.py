@@ -2,10 +2,10 @@
 (etcd, kube-apiserver, kube-controller-manager, kube-scheduler) whose nodes
 are kwok fakes that run pods instantly and report them Running and Ready.
 
-    python -m tools.local_cluster up [--nodes N]    start (idempotent), write the kubeconfig
-    python -m tools.local_cluster down              stop everything, delete its state
-    python -m tools.local_cluster status            what runs, and the nodes
-    python -m tools.local_cluster add-node          one more kwok node
+    python -m devenv.local_cluster up [--nodes N]    start (idempotent), write the kubeconfig
+    python -m devenv.local_cluster down              stop everything, delete its state
+    python -m devenv.local_cluster status            what runs, and the nodes
+    python -m devenv.local_cluster add-node          one more kwok node
 
 State, certificates, the kubeconfig and logs live in one directory:
 $LOCAL_CLUSTER_DIR, default ~/.cache/aks-platform-local (logs in logs/).
@@ -26,6 +26,8 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+from devenv.paths import tools_bin
 
 CONTEXT = "aks-platform-local"
 # All on 127.0.0.1. LOCAL_CLUSTER_PORT_OFFSET moves every port, so a second
@@ -81,13 +83,6 @@ class Paths:
 
 def default_dir() -> Path:
     return Path(os.environ.get("LOCAL_CLUSTER_DIR", Path.home() / ".cache" / "aks-platform-local"))
-
-
-def tools_bin() -> Path:
-    cache = os.environ.get("TOOLS_CACHE") or str(
-        Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "aks-platform-tools"
-    )
-    return Path(cache) / "bin"
 
 
 # ------------------------------------------------------------- certificates
@@ -397,7 +392,7 @@ def status(paths: Paths) -> int:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.local_cluster", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m devenv.local_cluster", description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=["up", "down", "status", "add-node"])
     parser.add_argument("--nodes", type=int, default=int(os.environ.get("LOCAL_CLUSTER_NODES", 3)))
     args = parser.parse_args(argv[1:])

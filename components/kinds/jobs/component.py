@@ -7,32 +7,29 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.deployment import hardened_pod
+from components.kinds.jobs.spec import BatchJobSpec
 from components.pod_spec import (
     WORKLOAD_CHECKOV_SKIPS,
     checkov_annotations,
+    container_env,
     container_resources,
     container_security_context,
     image_tag,
-    plain_env,
-    pod_security_context,
-    secret_env,
-    standard_labels,
 )
-from settings.model import BatchJob as BatchJobSettings
+from components.workload import KindContext, SecretRef, WorkloadIdentity
+
+COMPONENT = "batch"
 
 
 @dataclass(frozen=True)
 class BatchJobArgs:
-    service: str
-    team: str
-    namespace: pulumi.Input[str]
-    job: BatchJobSettings
-    default_image: str
-    environment: str
-    secret_names: tuple[str, ...] = ()
-    """Secret variables of the service this job also receives."""
-    secret_name: pulumi.Input[str] | None = None
-    """The service's Secret holding them."""
+    identity: WorkloadIdentity
+    """The service's identity; the job narrows it to its own component."""
+    job: BatchJobSpec
+    image: str
+    """The job's own image, else the service's default."""
+    secret: SecretRef | None = None
 
 
 class BatchJob(pulumi.ComponentResource):
@@ -44,60 +41,43 @@ class BatchJob(pulumi.ComponentResource):
     def __init__(self, name: str, args: BatchJobArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("platform:service:BatchJob", name, None, opts)
         self._args = args
+        self._identity = args.identity.of(COMPONENT, image_tag(args.image))
         cron_job = self._build_cron_job(name)
         self.cron_job_name = cron_job.metadata.name
         self.register_outputs({"cronJobName": self.cron_job_name})
 
     def _container(self) -> dict:
         a = self._args
-        env = plain_env(a.job.env)
-        if a.secret_names and a.secret_name is not None:
-            env += secret_env(a.secret_name, list(a.secret_names))
         return {
             "name": "job",
-            "image": a.job.image or a.default_image,
+            "image": a.image,
             "image_pull_policy": "Always",
             "command": list(a.job.command),
-            "env": env,
+            "env": container_env(a.job.env, a.secret),
             "resources": container_resources(a.job.resources),
             "security_context": container_security_context(),
             "volume_mounts": [{"name": "tmp", "mount_path": "/tmp"}],
         }
 
     def _pod_template(self) -> dict:
-        a = self._args
-        labels = {
-            **standard_labels(a.service, "batch", a.team, image_tag(a.job.image or a.default_image)),
-            "tags.datadoghq.com/env": a.environment,
-            "platform/job": a.job.name,
-        }
-        return {
-            "metadata": {"labels": labels},
-            "spec": {
-                "restart_policy": a.job.restart_policy,
-                "automount_service_account_token": False,
-                "enable_service_links": False,
-                "security_context": pod_security_context(),
-                "containers": [self._container()],
-                "volumes": [{"name": "tmp", "empty_dir": {"size_limit": "1Gi"}}],
-            },
-        }
+        job = self._args.job
+        pod = hardened_pod(
+            self._identity,
+            containers=[self._container()],
+            volumes=[{"name": "tmp", "empty_dir": {"size_limit": "1Gi"}}],
+            restart_policy=job.restart_policy,
+        )
+        return {"metadata": {"labels": self._identity.pod_labels(**{"platform/job": job.name})}, "spec": pod}
 
     def _build_cron_job(self, name: str) -> k8s.batch.v1.CronJob:
-        a = self._args
-        job = a.job
-        labels = {
-            **standard_labels(a.service, "batch", a.team),
-            "tags.datadoghq.com/env": a.environment,
-            "platform/job": job.name,
-        }
+        job = self._args.job
+        labels = {**self._identity.labels(), "platform/job": job.name}
+        depends_on = [self._args.secret.resource] if self._args.secret else []
         return k8s.batch.v1.CronJob(
             f"{name}-cronjob",
             metadata={
-                "name": job.name,
-                "namespace": a.namespace,
+                **self._identity.metadata(job.name, annotations=checkov_annotations(WORKLOAD_CHECKOV_SKIPS)),
                 "labels": labels,
-                "annotations": checkov_annotations(WORKLOAD_CHECKOV_SKIPS),
             },
             spec={
                 "schedule": job.schedule,
@@ -115,5 +95,20 @@ class BatchJob(pulumi.ComponentResource):
                     },
                 },
             },
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
         )
+
+
+def build(name: str, jobs: list[BatchJobSpec], context: KindContext, opts: pulumi.ResourceOptions) -> list[BatchJob]:
+    built = []
+    for job in jobs:
+        image = job.image or context.default_image
+        assert image is not None, "the config model requires an image for jobs of a service without web or worker"
+        built.append(
+            BatchJob(
+                f"{name}-{job.name}",
+                BatchJobArgs(identity=context.identity, job=job, image=image, secret=context.secret),
+                opts=opts,
+            )
+        )
+    return built

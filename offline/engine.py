@@ -1,7 +1,7 @@
 """Evaluate the real program (`__main__.py`) for a stack offline, under
 Pulumi mocks: no cloud, no cluster, no Pulumi CLI.
 
-Used by the unit tests and by `make render` / `make diff`. Each evaluation
+Used by the unit tests and by `make render` / `make diff` / `make bench`. Each evaluation
 gets a fresh event loop, fresh mocks and a fresh recording monitor. Config is
 built the way the engine builds it: the project's values from Pulumi.yaml,
 replaced key by key by the stack file's values. Azure invokes are answered
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import copy
 import json
 import runpy
 from dataclasses import dataclass, field
@@ -28,16 +27,6 @@ ROOT = Path(__file__).resolve().parent.parent
 SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 STACKS = ("prod", "staging", "dev")
-
-# Stand-in secret values for offline evaluation (never real). The tests
-# assert none of them ever appears outside a secret marker.
-TEST_SECRETS: dict[str, Any] = {
-    "datadogApiKey": "test-dd-api-key-3f9a",
-    "datadogAppKey": "test-dd-app-key-7c21",
-    "serviceSecrets": {
-        "admin": {"DATABASE_URL": "postgres://admin:s3cr3t-pw@db/admin", "SECRET_KEY_BASE": "skb-0f0e0d0c"}
-    },
-}
 
 TENANT_ID = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 SUBSCRIPTION_ID = "00000000-1111-2222-3333-444444444444"
@@ -110,6 +99,10 @@ class Registration:
     protect: bool
     ignore_changes: list[str]
     urn: str
+    dependencies: list[str] = field(default_factory=list)
+    """URNs this resource waits for (depends_on and inputs from other resources)."""
+    aliases: list[dict[str, Any]] = field(default_factory=list)
+    """Earlier identities of this resource (alias specs), so a move is not a replace."""
 
 
 @dataclass
@@ -206,6 +199,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
 class RecordingMonitor(pulumi_mocks.MockMonitor):
     def __init__(self, mocks: PlatformMocks) -> None:
         super().__init__(mocks)
+        self.mocks = mocks
         self.registrations: list[Registration] = []
         self.stack_outputs: dict[str, Any] = {}
         self.raw_stack_outputs: dict[str, Any] = {}
@@ -224,6 +218,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     protect=bool(request.protect),
                     ignore_changes=list(request.ignoreChanges),
                     urn=response.urn,
+                    dependencies=list(request.dependencies),
+                    aliases=[json_format.MessageToDict(alias) for alias in request.aliases],
                 )
             )
         return response
@@ -278,30 +274,42 @@ def engine_config(
     return config, secret_keys
 
 
-def default_secrets(stack: str) -> dict[str, Any]:
-    secrets = copy.deepcopy(TEST_SECRETS)
-    if stack == "dev":
-        # dev runs without Datadog: only the app's secrets are set there.
-        secrets.pop("datadogApiKey")
-        secrets.pop("datadogAppKey")
+def placeholder_secrets(stack: str, stack_file: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A stand-in value for every secret the stack's config asks for: the
+    Datadog keys where Datadog is on, and each `secretEnv` name of each
+    service. Derived from the validated config, so a new service needs no edit
+    here. Values are recognisable, so tests can prove none ever leaks."""
+    from settings.loader import ConfigError, validate_settings
+
+    runtime = {
+        key.split(":", 1)[1]: yaml.safe_load(value) for key, value in engine_config(stack, stack_file)[0].items()
+    }
+    try:
+        settings = validate_settings(stack, runtime)
+    except ConfigError:
+        return {}  # the program itself reports the problem, registering nothing
+    secrets: dict[str, Any] = {
+        "serviceSecrets": {
+            name: {variable: f"placeholder-secret-{name}-{variable}-{stack}" for variable in service.secret_env}
+            for name, service in settings.services.items()
+            if service.secret_env
+        }
+    }
+    if settings.datadog.enabled:
+        secrets["datadogApiKey"] = f"placeholder-secret-datadog-api-key-{stack}"
+        if settings.datadog.monitors_enabled:
+            secrets["datadogAppKey"] = f"placeholder-secret-datadog-app-key-{stack}"
     return secrets
 
 
-def patched_stack_file(stack: str, patch: dict[str, Any]) -> dict[str, Any]:
-    """The stack file's config with `patch` deep-merged in, as an edit of that file would."""
-    from settings.loader import deep_merge
-
-    return deep_merge(stack_file_config(stack), patch)
+def secret_values(secrets: dict[str, Any]) -> list[str]:
+    """Every leaf value of a secrets map such as placeholder_secrets() returns."""
+    if isinstance(secrets, dict):
+        return [value for item in secrets.values() for value in secret_values(item)]
+    return [str(secrets)]
 
 
 # ----------------------------------------------------------------- running
-
-LAST_MONITOR: RecordingMonitor | None = None
-"""The monitor of the latest evaluation, to inspect one that raised."""
-
-
-def registrations_of_last_evaluation() -> list[Registration]:
-    return list(LAST_MONITOR.registrations) if LAST_MONITOR else []
 
 
 def evaluate(
@@ -309,16 +317,18 @@ def evaluate(
     stack_file: dict[str, Any] | None = None,
     secrets: dict[str, Any] | None = None,
     plain: dict[str, Any] | None = None,
+    monitor: RecordingMonitor | None = None,
 ) -> Evaluation:
-    """Run `__main__.py` for `stack` under fresh mocks; raise what the program raises."""
-    config, secret_keys = engine_config(
-        stack, stack_file, default_secrets(stack) if secrets is None else secrets, plain
-    )
-    global LAST_MONITOR
+    """Run `__main__.py` for `stack` under fresh mocks; raise what the program raises.
+
+    Pass a fresh `monitor` to inspect what was registered before a failure."""
+    if secrets is None:
+        secrets = placeholder_secrets(stack, stack_file)
+    config, secret_keys = engine_config(stack, stack_file, secrets, plain)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    mocks = PlatformMocks()
-    monitor = LAST_MONITOR = RecordingMonitor(mocks)
+    monitor = monitor or RecordingMonitor(PlatformMocks())
+    mocks = monitor.mocks
     pulumi.runtime.set_mocks(mocks, project="platform", stack=stack, preview=False, monitor=monitor)
     # set_mocks leaves a finished root Stack behind; run the program in a new
     # one, as the real entry point does, so its exports are recorded.

@@ -1,10 +1,10 @@
 """The main job: take this machine to a deployed dev stack.
 
-    python -m tools.dev up          (make dev) tools, local cluster, `pulumi up --stack dev`, summary
-    python -m tools.dev preview     `pulumi preview --stack dev` against the running cluster
-    python -m tools.dev destroy     `pulumi destroy --stack dev`
-    python -m tools.dev summary     namespaces, workloads and ready pods
-    python -m tools.dev pulumi ARGS run any pulumi command in the dev environment
+    python -m devenv.dev up          (make dev) tools, local cluster, `pulumi up --stack dev`, summary
+    python -m devenv.dev preview     `pulumi preview --stack dev` against the running cluster
+    python -m devenv.dev destroy     `pulumi destroy --stack dev`
+    python -m devenv.dev summary     namespaces, workloads and ready pods
+    python -m devenv.dev pulumi ARGS run any pulumi command in the dev environment
 
 State goes to a local file backend in .local/state (set through
 PULUMI_BACKEND_URL, so your own `pulumi login` is left alone), encrypted with
@@ -26,11 +26,10 @@ from pathlib import Path
 
 import yaml
 
-from tools.local_cluster import tools_bin
+from devenv.paths import tools_bin
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL = ROOT / ".local"
-DEV_SECRETS = {"admin": ("DATABASE_URL", "SECRET_KEY_BASE")}
 
 
 def log(message: str) -> None:
@@ -60,7 +59,7 @@ def ensure_tools() -> None:
 
 
 # What the project directory needs; Pulumi.dev.yaml is copied, not linked.
-PROJECT_ENTRIES = ("Pulumi.yaml", "__main__.py", "components", "settings", "tools", ".venv")
+PROJECT_ENTRIES = ("Pulumi.yaml", "__main__.py", "components", "settings", ".venv")
 LOCAL_ONLY_KEYS = ("encryptionsalt", "secretsprovider", "encryptedkey")
 
 
@@ -100,13 +99,22 @@ def ensure_stack(env: dict[str, str], workdir: Path) -> None:
     )
     if exists.returncode != 0:
         pulumi(["stack", "init", "dev"], env, workdir)
-    _ensure_dev_secrets(env, workdir)
+    ensure_dev_secrets(env, workdir)
 
 
-def _ensure_dev_secrets(env: dict[str, str], workdir: Path) -> None:
-    config = (yaml.safe_load((workdir / "Pulumi.dev.yaml").read_text()) or {}).get("config") or {}
+def dev_secret_names(stack_file: Path) -> dict[str, list[str]]:
+    """Every `secretEnv` name of every service of the dev stack, from its validated config."""
+    from settings import settings_from_files
+
+    settings = settings_from_files("dev", stack_file)
+    return {name: list(service.secret_env) for name, service in settings.services.items() if service.secret_env}
+
+
+def ensure_dev_secrets(env: dict[str, str], workdir: Path) -> None:
+    stack_file = workdir / "Pulumi.dev.yaml"
+    config = (yaml.safe_load(stack_file.read_text()) or {}).get("config") or {}
     present = config.get("platform:serviceSecrets") or {}
-    for service, names in DEV_SECRETS.items():
+    for service, names in dev_secret_names(stack_file).items():
         for name in names:
             if name in (present.get(service) or {}):
                 continue
@@ -125,7 +133,7 @@ def set_secret(env: dict[str, str], workdir: Path, path: str, value: str) -> Non
 def summary(kubeconfig: Path | None = None) -> None:
     from kubernetes import client, config
 
-    from tools.local_cluster import CONTEXT, Paths, default_dir
+    from devenv.local_cluster import CONTEXT, Paths, default_dir
 
     path = kubeconfig or Paths(default_dir()).kubeconfig
     api = config.new_client_from_config(str(path), context=CONTEXT)
@@ -159,7 +167,7 @@ def main(argv: list[str]) -> int:
     if command == "up":
         ensure_tools()
         log("starting the local cluster")
-        subprocess.run([sys.executable, "-m", "tools.local_cluster", "up"], cwd=ROOT, check=True)
+        subprocess.run([sys.executable, "-m", "devenv.local_cluster", "up"], cwd=ROOT, check=True)
         ensure_stack(env, prepare_project(workdir))
         log("pulumi up --stack dev")
         pulumi(["up", "--stack", "dev", "--yes", "--skip-preview"], env, workdir)

@@ -1,7 +1,7 @@
 """What differs between two stacks: the effective typed config (base plus
 overlay, defaults filled in) and the rendered Kubernetes manifests.
 
-    python -m tools.diff A B          (make diff A=staging B=prod)
+    python -m offline.diff A B          (make diff A=staging B=prod)
 
 Offline and deterministic; secret values are redacted in the manifests and
 never part of the typed config."""
@@ -17,16 +17,11 @@ import yaml
 
 
 def effective_config(stack: str) -> dict[str, Any]:
-    """The validated config of `stack` as the program sees it."""
-    from settings.loader import effective_config as merge
-    from settings.loader import read_project_base
-    from settings.model import PlatformSettings
-    from tools.offline import engine_config
+    """The validated config of `stack` as the program sees it, through the
+    program's own loader (and so its checks)."""
+    from settings import settings_from_files
 
-    config, _ = engine_config(stack)
-    runtime = {k.split(":", 1)[1]: yaml.safe_load(v) for k, v in config.items() if k.startswith("platform:")}
-    settings = PlatformSettings.model_validate(merge(read_project_base(), runtime), context={"stack": stack})
-    return settings.model_dump(mode="json", by_alias=True)
+    return settings_from_files(stack).model_dump(mode="json", by_alias=True)
 
 
 def _lines(value: Any) -> list[str]:
@@ -34,7 +29,7 @@ def _lines(value: Any) -> list[str]:
 
 
 def _manifests_by_path(stack: str) -> dict[str, list[str]]:
-    from tools.render import manifest_path, render_manifests
+    from offline.render import manifest_path, render_manifests
 
     return {str(manifest_path(m)): _lines(m) for m in render_manifests(stack)}
 
@@ -56,7 +51,7 @@ def stack_diff(a: str, b: str) -> str:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 3:
-        print("usage: python -m tools.diff STACK_A STACK_B", file=sys.stderr)
+        print("usage: python -m offline.diff STACK_A STACK_B", file=sys.stderr)
         return 2
     sys.stdout.write(stack_diff(argv[1], argv[2]))
     return 0

@@ -1,10 +1,10 @@
 """How long the program takes to evaluate, per stack, and what it costs in
 memory, beside the bare import cost of each SDK, all measured in one run.
 
-    python -m tools.bench [--repeat N]          (make bench)
+    python -m offline.bench [--repeat N]          (make bench)
 
 Every measurement runs in a fresh interpreter, so import caches never flatter
-a number. Evaluation is the real __main__.py under mocks (tools/offline.py):
+a number. Evaluation is the real __main__.py under mocks (offline/engine.py):
 config validation, every component and resource registration, and the SDK
 imports the stack needs. Not a test: numbers vary with the machine."""
 
@@ -50,7 +50,7 @@ def measure_import(module: str, cold: bool = False) -> dict:
 
 def measure_stack(stack: str) -> dict:
     body = (
-        "from tools.offline import evaluate\n"
+        "from offline.engine import evaluate\n"
         f"ev = evaluate({stack!r})\n"
         "extra = {'resources': len(ev.resources), 'datadog_imported': 'pulumi_datadog' in sys.modules}"
     )
@@ -62,7 +62,7 @@ def _median(samples: list[dict], key: str) -> float:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.bench")
+    parser = argparse.ArgumentParser(prog="python -m offline.bench")
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the median is shown")
     args = parser.parse_args(argv[1:])
     print(f"median of {args.repeat} fresh interpreters each (python {sys.version.split()[0]})\n")

@@ -1,6 +1,6 @@
 """Render every Kubernetes object of a stack to YAML, offline.
 
-    python -m tools.render STACK [OUT_DIR]      (make render STACK=prod)
+    python -m offline.render STACK [OUT_DIR]      (make render STACK=prod)
 
 One file per object under OUT_DIR/<namespace>/ (cluster-scoped objects under
 OUT_DIR/_cluster/), named <kind>-<name>.yaml. The program is evaluated under
@@ -37,7 +37,7 @@ def _name_generated_ones(manifest: dict[str, Any], resource_name: str) -> dict[s
 
 def render_manifests(stack: str) -> list[dict[str, Any]]:
     """The stack's objects as manifests, secrets redacted, in a stable order."""
-    from tools.offline import evaluate, to_manifest
+    from offline.engine import evaluate, to_manifest
 
     evaluation = evaluate(stack)
     manifests = [_redact(_name_generated_ones(to_manifest(r), r.name)) for r in evaluation.kubernetes()]
@@ -69,7 +69,7 @@ def write_manifests(manifests: list[dict[str, Any]], out_dir: Path) -> list[Path
 
 def main(argv: list[str]) -> int:
     if len(argv) not in (2, 3):
-        print("usage: python -m tools.render STACK [OUT_DIR]", file=sys.stderr)
+        print("usage: python -m offline.render STACK [OUT_DIR]", file=sys.stderr)
         return 2
     stack = argv[1]
     out_dir = Path(argv[2]) if len(argv) == 3 else Path("build/manifests") / stack

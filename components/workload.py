@@ -1,0 +1,77 @@
+"""What every workload of a service shares: who it is (one identity object
+that produces every label and selector) and the service's Secret.
+Not a component: plain data the Service hands to its children."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import pulumi
+
+
+@dataclass(frozen=True)
+class WorkloadIdentity:
+    """Service, team, environment, namespace, and once narrowed to one
+    workload, its component and version. The only place labels are spelled."""
+
+    service: str
+    team: str
+    environment: str
+    namespace: pulumi.Input[str]
+    component: str | None = None
+    version: str | None = None
+
+    def of(self, component: str, version: str | None = None) -> WorkloadIdentity:
+        """This identity narrowed to one workload of the service."""
+        return replace(self, component=component, version=version)
+
+    def selector(self) -> dict[str, str]:
+        """The stable labels selectors use: never the version, which changes on every release."""
+        assert self.component, "a selector needs a component"
+        return {"app.kubernetes.io/name": self.service, "app.kubernetes.io/component": self.component}
+
+    def labels(self) -> dict[str, str]:
+        """Recommended app.kubernetes.io/* labels plus Datadog's unified service tags."""
+        labels = {
+            "app.kubernetes.io/name": self.service,
+            "app.kubernetes.io/part-of": self.service,
+            "app.kubernetes.io/managed-by": "pulumi",
+            "platform/team": self.team,
+            "tags.datadoghq.com/env": self.environment,
+            "tags.datadoghq.com/service": self.service,
+        }
+        if self.component:
+            labels["app.kubernetes.io/component"] = self.component
+        return labels
+
+    def pod_labels(self, **extra: str) -> dict[str, str]:
+        """Labels for a pod template: the object labels plus the release version."""
+        labels = {**self.labels(), **extra}
+        if self.version:
+            labels["app.kubernetes.io/version"] = self.version
+            labels["tags.datadoghq.com/version"] = self.version
+        return labels
+
+    def metadata(self, name: str | None, **extra: object) -> dict:
+        """Metadata in the service's namespace; no name lets Pulumi generate one."""
+        return {**({"name": name} if name else {}), "namespace": self.namespace, "labels": self.labels(), **extra}
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    """The service's one Kubernetes Secret, which every workload of it reads."""
+
+    name: pulumi.Output[str]
+    keys: tuple[str, ...]
+    resource: pulumi.Resource = field(compare=False)
+
+
+@dataclass(frozen=True)
+class KindContext:
+    """What a Service hands each of its kinds: children take their inputs from their parent."""
+
+    identity: WorkloadIdentity
+    secret: SecretRef | None
+    spread_across_zones: bool
+    default_image: str | None
+    namespace_component: pulumi.Resource | None = field(default=None, compare=False)
