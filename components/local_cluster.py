@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from devenv.paths import local_kubeconfig
 from settings.model import LocalSettings
 
 
@@ -32,7 +33,7 @@ class LocalCluster(pulumi.ComponentResource):
         super().__init__("platform:cluster:LocalCluster", name, None, opts)
         settings = args.settings
         # Only the path goes into state: the file's credentials stay on disk.
-        path = os.path.expanduser(settings.kubeconfig)
+        path = os.path.expanduser(settings.kubeconfig) if settings.kubeconfig else str(local_kubeconfig())
         self.provider = k8s.Provider(
             f"{name}-k8s",
             kubeconfig=path,

@@ -1,104 +1,141 @@
-"""The main job: take this machine to a deployed dev stack.
+"""The main job: take this machine to a deployed dev stack, from any state.
 
-    python -m devenv.dev up          (make dev) tools, local cluster, `pulumi up --stack dev`, summary
+    python -m devenv.dev up          (make dev) tools, local cluster, refresh + `pulumi up --stack dev`, summary
     python -m devenv.dev preview     `pulumi preview --stack dev` against the running cluster
     python -m devenv.dev destroy     `pulumi destroy --stack dev`
-    python -m devenv.dev summary     namespaces, workloads and ready pods
+    python -m devenv.dev summary     namespaces, workloads and ready pods; fails if a declared one is missing
     python -m devenv.dev pulumi ARGS run any pulumi command in the dev environment
 
 State goes to a local file backend in .local/state (set through
 PULUMI_BACKEND_URL, so your own `pulumi login` is left alone), encrypted with
-a passphrase (PULUMI_CONFIG_PASSPHRASE, default below: a local-only secret).
+a passphrase generated once per checkout in .local/passphrase (mode 0600).
 
 Pulumi runs in .local/dev-project: links to the code, plus its own copy of
 Pulumi.dev.yaml, refreshed from the repository on every run. Only the local
-passphrase salt and the dev secrets (generated when missing) are kept there,
-so nothing this job does ever changes a file you commit."""
+passphrase salt and the dev secrets (generated for every `secretEnv` of every
+service) are kept there, so nothing this job does changes a file you commit.
+
+Every update refreshes first and, in dev only, takes field ownership back from
+other managers, so `make dev` repairs drift instead of reporting "unchanged"."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import secrets
 import subprocess
 import sys
-import time
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import yaml
 
-from devenv.paths import tools_bin
+from devenv.paths import LOCAL, LOCAL_CONTEXT, ROOT, local_kubeconfig, tools_bin
+from devenv.runner import Pulumi, RunFailed, clear_pending_operations, clear_stale_locks, log
 
-ROOT = Path(__file__).resolve().parent.parent
-LOCAL = ROOT / ".local"
+STACK = "dev"
+WORKDIR = LOCAL / "dev-project"
+# The passphrase of dev stacks made before it became random per checkout:
+# kept for them, so their encrypted secrets still open.
+LEGACY_PASSPHRASE = "local-dev-cluster-only"
 
 
-def log(message: str) -> None:
-    print(f"[dev {time.strftime('%H:%M:%S')}] {message}", flush=True)
+def passphrase_file(local: Path = LOCAL) -> Path:
+    """A random passphrase, made once and readable by its owner only."""
+    path = local / "passphrase"
+    if not path.exists():
+        local.mkdir(parents=True, exist_ok=True)
+        legacy = (local / "state" / ".pulumi").exists()
+        value = LEGACY_PASSPHRASE if legacy else secrets.token_urlsafe(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(value)
+        if legacy:
+            log(f"kept the old shared passphrase for the existing dev state in {path}; "
+                "`make destroy && rm -rf .local` starts over with a random one")  # fmt: skip
+    return path
 
 
-def pulumi_env(state_dir: Path | None = None) -> dict[str, str]:
-    """The environment every pulumi command of the local toolchain runs in."""
+def pulumi_env(local: Path = LOCAL) -> dict[str, str]:
+    """The environment every pulumi command of the local toolchain runs in: state,
+    passphrase and plugin home all under `local`, whatever the person's own setup."""
     env = dict(os.environ)
     env["PATH"] = f"{tools_bin()}{os.pathsep}{env.get('PATH', '')}"
-    env["PULUMI_BACKEND_URL"] = f"file://{state_dir or LOCAL / 'state'}"
-    env.setdefault("PULUMI_CONFIG_PASSPHRASE", "local-dev-cluster-only")
+    env["PULUMI_BACKEND_URL"] = f"file://{local / 'state'}"
+    env.pop("PULUMI_CONFIG_PASSPHRASE", None)
+    env["PULUMI_CONFIG_PASSPHRASE_FILE"] = str(passphrase_file(local))
     env["PULUMI_SKIP_UPDATE_CHECK"] = "true"
     env["PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION"] = "true"
     env["PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK"] = "true"
-    env.setdefault("PULUMI_HOME", str(LOCAL / "pulumi-home"))
+    env["PULUMI_HOME"] = str(local / "pulumi-home")
+    # Dev only: another field manager's edit (kubectl edit, a test) must not block
+    # the repair. Read by pulumi-kubernetes (provider/v4 v4.25.0 pkg/await/await.go).
+    env["PULUMI_K8S_ENABLE_PATCH_FORCE"] = "true"
     return env
-
-
-def pulumi(args: list[str], env: dict[str, str], cwd: Path = ROOT, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run([str(tools_bin() / "pulumi"), *args], cwd=cwd, env=env, check=check)
 
 
 def ensure_tools() -> None:
     log("building or reusing the pinned toolchain (a cold build takes about 14 minutes on 2 cores)")
-    subprocess.run([str(ROOT / "toolchain" / "build.sh")], check=True, stdout=subprocess.DEVNULL)
+    code = subprocess.run([str(ROOT / "toolchain" / "build.sh")], stdout=subprocess.DEVNULL).returncode
+    if code != 0:
+        raise RunFailed(code, "the toolchain build failed (see above); `make tools` retries it")
 
 
 # What the project directory needs; Pulumi.dev.yaml is copied, not linked.
-PROJECT_ENTRIES = ("Pulumi.yaml", "__main__.py", "components", "settings", ".venv")
+PROJECT_ENTRIES = ("Pulumi.yaml", "__main__.py", "components", "settings", "devenv", ".venv")
 LOCAL_ONLY_KEYS = ("encryptionsalt", "secretsprovider", "encryptedkey")
+
+
+@contextlib.contextmanager
+def project_lock(workdir: Path) -> Iterator[None]:
+    """One run at a time prepares the project and initialises the stack."""
+    workdir.parent.mkdir(parents=True, exist_ok=True)
+    with open(workdir.parent / f"{workdir.name}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 def prepare_project(workdir: Path, extra_config: dict | None = None, stack_file: Path | None = None) -> Path:
     """A project directory that runs this repository's code with a private stack file.
 
     The stack file is the repository's Pulumi.dev.yaml (or `stack_file`), plus
-    `extra_config`, plus what was local before: the salt and the secrets."""
+    `extra_config`, plus what was local before: the salt and the secrets.
+    Written atomically, so a concurrent `pulumi config get` never reads half a file."""
     workdir.mkdir(parents=True, exist_ok=True)
     for entry in PROJECT_ENTRIES:
         link = workdir / entry
         if not link.is_symlink() and (ROOT / entry).exists():
-            link.symlink_to(ROOT / entry)
+            with contextlib.suppress(FileExistsError):  # another run made it first
+                link.symlink_to(ROOT / entry)
     target = workdir / "Pulumi.dev.yaml"
-    local = yaml.safe_load(target.read_text()) if target.exists() else {}
-    fresh = yaml.safe_load((stack_file or ROOT / "Pulumi.dev.yaml").read_text()) or {}
-    from settings.loader import deep_merge
+    from settings.loader import NAMESPACE, SECRET_KEYS, deep_merge, read_yaml
+
+    local = read_yaml(target) if target.exists() else {}
+    fresh = read_yaml(stack_file or ROOT / "Pulumi.dev.yaml")
 
     fresh["config"] = deep_merge(fresh.get("config") or {}, extra_config or {})
     for key in LOCAL_ONLY_KEYS:
-        if key in (local or {}):
+        if key in local:
             fresh[key] = local[key]
-    from settings.loader import NAMESPACE, SECRET_KEYS
-
-    local_config = (local or {}).get("config") or {}
+    local_config = local.get("config") or {}
     for key in SECRET_KEYS:
         if f"{NAMESPACE}:{key}" in local_config:
             fresh["config"][f"{NAMESPACE}:{key}"] = local_config[f"{NAMESPACE}:{key}"]
-    target.write_text(yaml.safe_dump(fresh, sort_keys=False))
+    with tempfile.NamedTemporaryFile("w", dir=workdir, prefix=f".{target.name}.", delete=False) as partial:
+        partial.write(yaml.safe_dump(fresh, sort_keys=False))
+    os.replace(partial.name, target)
     return workdir
 
 
 def ensure_stack(env: dict[str, str], workdir: Path) -> None:
     Path(env["PULUMI_BACKEND_URL"].removeprefix("file://")).mkdir(parents=True, exist_ok=True)
-    exists = subprocess.run(
-        [str(tools_bin() / "pulumi"), "stack", "select", "dev"], cwd=workdir, env=env, capture_output=True
-    )
-    if exists.returncode != 0:
-        pulumi(["stack", "init", "dev"], env, workdir)
+    pulumi = Pulumi(workdir, env)
+    if pulumi.capture("stack", "select", STACK).returncode != 0:
+        created = pulumi.capture("stack", "init", STACK)
+        if created.returncode != 0:
+            raise RunFailed(created.returncode, f"could not create the dev stack: {created.stderr.strip()}")
     ensure_dev_secrets(env, workdir)
 
 
@@ -106,13 +143,15 @@ def dev_secret_names(stack_file: Path) -> dict[str, list[str]]:
     """Every `secretEnv` name of every service of the dev stack, from its validated config."""
     from settings import settings_from_files
 
-    settings = settings_from_files("dev", stack_file)
+    settings = settings_from_files(STACK, stack_file)
     return {name: list(service.secret_env) for name, service in settings.services.items() if service.secret_env}
 
 
 def ensure_dev_secrets(env: dict[str, str], workdir: Path) -> None:
     stack_file = workdir / "Pulumi.dev.yaml"
-    config = (yaml.safe_load(stack_file.read_text()) or {}).get("config") or {}
+    from settings.loader import read_yaml
+
+    config = read_yaml(stack_file).get("config") or {}
     present = config.get("platform:serviceSecrets") or {}
     for service, names in dev_secret_names(stack_file).items():
         for name in names:
@@ -125,66 +164,152 @@ def ensure_dev_secrets(env: dict[str, str], workdir: Path) -> None:
 def set_secret(env: dict[str, str], workdir: Path, path: str, value: str) -> None:
     # The value goes through stdin, never the command line.
     subprocess.run(
-        [str(tools_bin() / "pulumi"), "config", "set", "--secret", "--path", path, "--stack", "dev"],
+        [str(tools_bin() / "pulumi"), "config", "set", "--secret", "--path", path, "--stack", STACK],
         input=value.encode(), cwd=workdir, env=env, check=True, stdout=subprocess.DEVNULL,
     )  # fmt: skip
 
 
-def summary(kubeconfig: Path | None = None) -> None:
+# ---------------------------------------------------------------- the cluster
+
+
+def cluster_target(stack_file: Path) -> tuple[Path, str]:
+    """The kubeconfig and context the dev stack deploys to: the same ones the program uses."""
+    from settings import settings_from_files
+
+    local = settings_from_files(STACK, stack_file).local
+    return (Path(local.kubeconfig).expanduser() if local.kubeconfig else local_kubeconfig()), local.context
+
+
+def unreachable(kubeconfig: Path, context: str, timeout: float = 3.0) -> str | None:
+    """None when the cluster's API server answers within `timeout`, else why not."""
     from kubernetes import client, config
 
-    from devenv.local_cluster import CONTEXT, Paths, default_dir
+    try:
+        api = config.new_client_from_config(str(kubeconfig), context=context)
+        client.VersionApi(api).get_code(_request_timeout=timeout)
+    except Exception as err:  # any failure to reach it is the answer
+        return f"{type(err).__name__}: {str(err).splitlines()[0][:160]}"
+    return None
 
-    path = kubeconfig or Paths(default_dir()).kubeconfig
-    api = config.new_client_from_config(str(path), context=CONTEXT)
+
+def require_reachable(kubeconfig: Path, context: str) -> None:
+    problem = unreachable(kubeconfig, context)
+    if problem is None:
+        return
+    fix = (
+        "start it with `make cluster-up` (or just `make dev`)"
+        if context == LOCAL_CONTEXT
+        else f"start the cluster behind context '{context}', or set platform:local.context in Pulumi.dev.yaml"
+    )
+    raise RunFailed(3, f"the dev cluster '{context}' ({kubeconfig}) does not answer: {problem}. {fix}")
+
+
+# -------------------------------------------------------------------- summary
+
+
+def summary(stack_file: Path | None = None) -> list[str]:
+    """Print what runs; return the declared workloads that are missing or not available."""
+    from kubernetes import client, config
+
+    from settings import settings_from_files
+
+    stack_file = stack_file or WORKDIR / "Pulumi.dev.yaml"
+    kubeconfig, context = cluster_target(stack_file)
+    api = config.new_client_from_config(str(kubeconfig), context=context)
     core, apps, batch = client.CoreV1Api(api), client.AppsV1Api(api), client.BatchV1Api(api)
-    managed = [n.metadata.name for n in core.list_namespace(label_selector="app.kubernetes.io/managed-by=pulumi").items]
     print("\n== summary ==")
-    print(f"nodes:      {len(core.list_node().items)}")
-    print(f"namespaces: {', '.join(managed) or '-'}")
-    for ns in managed:
-        for d in apps.list_namespaced_deployment(ns).items:
-            print(
-                f"  deployment {ns}/{d.metadata.name}: "
-                f"{d.status.available_replicas or 0}/{d.status.replicas or 0} available"
-            )
-        for ds in apps.list_namespaced_daemon_set(ns).items:
-            print(
-                f"  daemonset  {ns}/{ds.metadata.name}: "
-                f"{ds.status.number_ready}/{ds.status.desired_number_scheduled} ready"
-            )
-        for cj in batch.list_namespaced_cron_job(ns).items:
-            print(f"  cronjob    {ns}/{cj.metadata.name}: '{cj.spec.schedule}' ({cj.spec.time_zone})")
-        pods = core.list_namespaced_pod(ns).items
-        ready = [p for p in pods if any(c.type == "Ready" and c.status == "True" for c in (p.status.conditions or []))]
-        print(f"  pods       {ns}: {len(ready)}/{len(pods)} ready")
+    print(f"nodes: {len(core.list_node().items)}")
+    problems = []
+    for name, service in settings_from_files(STACK, stack_file).services.items():
+        deployments = {d.metadata.name: d for d in apps.list_namespaced_deployment(name).items}
+        for kind in ("web", "worker"):
+            if getattr(service, kind) is None:
+                continue
+            found = deployments.get(kind)
+            available = (found.status.available_replicas or 0) if found else 0
+            print(f"  deployment {name}/{kind}: {available}/{(found.status.replicas or 0) if found else 0} available")
+            if not available:
+                problems.append(f"deployment {name}/{kind} is {'not available' if found else 'missing'}")
+        cron_jobs = {c.metadata.name for c in batch.list_namespaced_cron_job(name).items}
+        for job in service.jobs:
+            print(f"  cronjob    {name}/{job.name}: {'present' if job.name in cron_jobs else 'MISSING'}")
+            if job.name not in cron_jobs:
+                problems.append(f"cronjob {name}/{job.name} is missing")
+    for problem in problems:
+        log(f"not converged: {problem}")
+    return problems
 
 
-def main(argv: list[str]) -> int:
-    command = argv[1] if len(argv) > 1 else "up"
-    env = pulumi_env()
-    workdir = LOCAL / "dev-project"
-    if command == "up":
-        ensure_tools()
+# ----------------------------------------------------------------------- main
+
+
+def _prepared(env: dict[str, str]) -> Pulumi:
+    """The project, the stack and its secrets, ready; config validated once, before pulumi runs."""
+    with project_lock(WORKDIR):
+        prepare_project(WORKDIR)
+        ensure_stack(env, WORKDIR)
+    kubeconfig, context = cluster_target(WORKDIR / "Pulumi.dev.yaml")
+    return Pulumi(WORKDIR, env, reachable=lambda: unreachable(kubeconfig, context))
+
+
+def _ready_to_change(env: dict[str, str]) -> Pulumi:
+    pulumi = _prepared(env)
+    require_reachable(*cluster_target(WORKDIR / "Pulumi.dev.yaml"))
+    clear_stale_locks(Path(env["PULUMI_BACKEND_URL"].removeprefix("file://")))
+    clear_pending_operations(pulumi, STACK)
+    return pulumi
+
+
+def up(env: dict[str, str]) -> None:
+    ensure_tools()
+    if cluster_target(ROOT / "Pulumi.dev.yaml")[1] == LOCAL_CONTEXT:
         log("starting the local cluster")
-        subprocess.run([sys.executable, "-m", "devenv.local_cluster", "up"], cwd=ROOT, check=True)
-        ensure_stack(env, prepare_project(workdir))
-        log("pulumi up --stack dev")
-        pulumi(["up", "--stack", "dev", "--yes", "--skip-preview"], env, workdir)
-        summary()
+        code = subprocess.run([sys.executable, "-m", "devenv.local_cluster", "up"], cwd=ROOT).returncode
+        if code != 0:
+            raise RunFailed(code, "the local cluster did not start (see above); `make cluster-status` shows why")
+    pulumi = _ready_to_change(env)
+    log("pulumi up --refresh --stack dev")
+    code = pulumi.run("up", "--stack", STACK, "--refresh", "--yes", "--skip-preview")
+    if code != 0:
+        raise RunFailed(code, "pulumi up failed (see above)")
+    if summary():
+        raise RunFailed(1, "the dev stack did not converge: a declared workload is missing or not available")
+
+
+def run(command: str, args: list[str]) -> int:
+    env = pulumi_env()
+    if command == "up":
+        up(env)
     elif command == "preview":
-        ensure_stack(env, prepare_project(workdir))
-        pulumi(["preview", "--stack", "dev", *argv[2:]], env, workdir)
+        return _ready_to_change(env).run("preview", "--stack", STACK, *args)
     elif command == "destroy":
-        pulumi(["destroy", "--stack", "dev", "--yes"], env, prepare_project(workdir))
+        return _ready_to_change(env).run("destroy", "--stack", STACK, "--yes", "--skip-preview")
     elif command == "summary":
-        summary()
+        return 1 if summary() else 0
     elif command == "pulumi":
-        return pulumi(argv[2:], env, prepare_project(workdir), check=False).returncode
+        return _prepared(env).run(*args)
     else:
         print(__doc__)
         return 2
     return 0
+
+
+def main(argv: list[str]) -> int:
+    from settings import ConfigError
+
+    try:
+        return run(argv[1] if len(argv) > 1 else "up", argv[2:])
+    except ConfigError as err:
+        # Expected: a person fixes the file. One message, no traceback.
+        print(f"{err}\n(fix Pulumi.dev.yaml or Pulumi.yaml, then run `make dev` again)", file=sys.stderr)
+        return 2
+    except RunFailed as err:
+        if str(err):
+            log(str(err))
+        return err.code
+    except KeyboardInterrupt:
+        log("interrupted before pulumi started: nothing was changed")
+        return 130
 
 
 if __name__ == "__main__":

@@ -27,9 +27,9 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from devenv.paths import tools_bin
+from devenv.paths import LOCAL_CONTEXT, local_cluster_dir, tools_bin
 
-CONTEXT = "aks-platform-local"
+CONTEXT = LOCAL_CONTEXT
 # All on 127.0.0.1. LOCAL_CLUSTER_PORT_OFFSET moves every port, so a second
 # cluster (the end-to-end tests') can run beside yours.
 _OFFSET = int(os.environ.get("LOCAL_CLUSTER_PORT_OFFSET", "0"))
@@ -82,7 +82,7 @@ class Paths:
 
 
 def default_dir() -> Path:
-    return Path(os.environ.get("LOCAL_CLUSTER_DIR", Path.home() / ".cache" / "aks-platform-local"))
+    return local_cluster_dir()
 
 
 # ------------------------------------------------------------- certificates

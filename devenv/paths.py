@@ -1,12 +1,18 @@
-"""Where the dev machine keeps what it builds and runs."""
+"""Where the dev machine keeps what it builds and runs: the one place each
+location is derived, for the program, the runner and the tests alike."""
 
 from __future__ import annotations
 
 import functools
+import os
 import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# Everything `make dev` keeps: state, passphrase, the project copy. $DEV_LOCAL_DIR
+# moves it (the end-to-end suite runs the real runner in a private one).
+LOCAL = Path(os.environ.get("DEV_LOCAL_DIR") or ROOT / ".local")
+LOCAL_CONTEXT = "aks-platform-local"
 
 
 @functools.cache
@@ -15,3 +21,13 @@ def tools_bin() -> Path:
     its cache is (TOOLS_CACHE, XDG_CACHE_HOME); this asks it, without building."""
     out = subprocess.run([str(ROOT / "toolchain" / "build.sh"), "where"], capture_output=True, text=True, check=True)
     return Path(out.stdout.strip().splitlines()[-1])
+
+
+def local_cluster_dir() -> Path:
+    """The local cluster's directory: $LOCAL_CLUSTER_DIR, default ~/.cache/aks-platform-local."""
+    return Path(os.environ.get("LOCAL_CLUSTER_DIR") or Path.home() / ".cache" / "aks-platform-local")
+
+
+def local_kubeconfig() -> Path:
+    """The kubeconfig `make cluster-up` writes, and the dev stack uses unless `platform:local.kubeconfig` is set."""
+    return local_cluster_dir() / "kubeconfig"

@@ -67,9 +67,23 @@ def _parse(value: Any) -> Any:
     return value
 
 
+def read_yaml(path: Path) -> dict[str, Any]:
+    """A config file as a mapping; a syntax error names the file, line and column, without a traceback."""
+    try:
+        content = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path.name}:{mark.line + 1}:{mark.column + 1}" if mark else path.name
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"invalid YAML in {where}: {problem}") from None
+    if content is not None and not isinstance(content, dict):
+        raise ConfigError(f"invalid YAML in {path.name}: expected a mapping at the top")
+    return content or {}
+
+
 def read_project_base(project_file: Path = PROJECT_FILE) -> dict[str, Any]:
     """The `platform:*` values of the project file's `config:` block."""
-    project = yaml.safe_load(project_file.read_text()) or {}
+    project = read_yaml(project_file)
     base: dict[str, Any] = {}
     for key, entry in (project.get("config") or {}).items():
         namespace, _, name = key.rpartition(":")
@@ -265,10 +279,26 @@ def _secrets(runtime: dict[str, Any]) -> PlatformSecrets:
 # ----------------------------------------------------------------------- main
 
 
+def _overlay_problems(runtime: dict[str, Any]) -> list[tuple[str, str]]:
+    # An empty map replaces the base's services with nothing: almost never meant.
+    if runtime.get("services") == {}:
+        return [
+            (
+                "services",
+                "is an empty map in the stack file, which would drop every service of the base; "
+                "to leave one out of this stack, set `services.<name>.enabled: false` instead",
+            )
+        ]
+    return []
+
+
 def validate_settings(stack: str, runtime: dict[str, Any]) -> PlatformSettings:
     """The one validation pipeline: the stack's `platform:*` values merged onto
     the project base, then the typed model with its environment rules.
     Raises ConfigError with one line per problem."""
+    problems = _overlay_problems(runtime)
+    if problems:
+        raise ConfigError(_format_errors(stack, problems))
     merged = effective_config(read_project_base(), runtime)
     try:
         return PlatformSettings.model_validate(merged, context={"stack": stack})
@@ -281,7 +311,7 @@ def settings_from_files(stack: str, stack_file: Path | None = None) -> PlatformS
     (make diff, the dev runner). Secret values are encrypted in the file, so
     only their presence is a matter for `load_settings`."""
     path = stack_file or PROJECT_FILE.parent / f"Pulumi.{stack}.yaml"
-    config = (yaml.safe_load(path.read_text()) or {}).get("config") or {}
+    config = read_yaml(path).get("config") or {}
     prefix = f"{NAMESPACE}:"
     runtime = {key[len(prefix) :]: value for key, value in config.items() if key.startswith(prefix)}
     return validate_settings(stack, runtime)

@@ -194,9 +194,12 @@ class AksSettings(Model):
 class LocalSettings(Model):
     """The `dev` stack's cluster on the engineer's own machine."""
 
-    kubeconfig: str = Field(
-        "~/.cache/aks-platform-local/kubeconfig",
-        description="Kubeconfig file; the default is the one `make cluster-up` writes.",
+    kubeconfig: str | None = Field(
+        None,
+        description=(
+            "Kubeconfig file. Unset means the one `make cluster-up` writes, in $LOCAL_CLUSTER_DIR "
+            "(default ~/.cache/aks-platform-local): the same setting the cluster and the dev runner use."
+        ),
     )
     context: str = Field(
         "aks-platform-local", min_length=1, description="Context to use, e.g. 'kind-kind' or 'docker-desktop'."
@@ -222,6 +225,9 @@ class ServiceSpec(Model):
     but a service must run at least one."""
 
     team: K8sName = Field(description="Owning team; used in labels and monitor tags.")
+    enabled: bool = Field(
+        True, description="false leaves the service out of this stack (it is still validated, then dropped)."
+    )
     secret_env: list[EnvVarName] = Field(
         default_factory=list,
         description=(
@@ -325,8 +331,17 @@ class PlatformSettings(Model):
     target: Literal["aks", "local"] = Field("aks", description="'aks' builds a cluster; 'local' uses an existing one.")
     aks: AksSettings | None = Field(None, description="Required when target is 'aks'.")
     local: LocalSettings = Field(default_factory=LocalSettings)
-    services: dict[K8sName, ServiceSpec] = Field(default_factory=dict, description="Services by name.")
+    services: dict[K8sName, ServiceSpec] = Field(
+        default_factory=dict, description="Services by name. Those with `enabled: false` are dropped after validation."
+    )
     datadog: DatadogSettings = Field(default_factory=DatadogSettings)
+
+    @field_validator("services")
+    @classmethod
+    def _drop_disabled(cls, services: dict[str, ServiceSpec]) -> dict[str, ServiceSpec]:
+        # Dropped here, in one place, so the program, the monitors, the secrets
+        # checks and the dev runner all see only what this stack deploys.
+        return {name: spec for name, spec in services.items() if spec.enabled}
 
     @model_validator(mode="after")
     def _target_has_settings(self) -> PlatformSettings:

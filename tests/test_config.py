@@ -111,7 +111,7 @@ BAD_CONFIGS: list[tuple[str, str, dict, dict, dict | None, list[str]]] = [
     ("image-latest", "staging", _service_patch(image="ghcr.io/example-org/admin-app:latest"), {}, None,
      ["platform:services.admin.web.app.image", "'latest'"]),
     ("unknown-service-field", "staging", {"platform:services": {"admin": {"replicas": 3}}}, {}, None,
-     ["platform:services.admin.replicas", "unknown key", "expected one of: jobs, quota, secretEnv, team, web, worker"]),
+     ["platform:services.admin.replicas", "unknown key", "expected one of: enabled, jobs, quota, secretEnv, team, web, worker"]),
     ("duplicate-job-name", "staging", {"platform:services": {"admin": {"jobs": [
         {"name": "hourly-aggregation", "schedule": "5 * * * *", "command": ["x"]},
         {"name": "daily-report", "schedule": "5 * * * *", "command": ["x"]},
@@ -189,3 +189,51 @@ def test_secret_values_never_appear_in_config_errors() -> None:
             "staging", stack_file=patched_stack_file("staging", {"platform:aks": {"skuTier": "Gold"}}), secrets=secrets
         )
     assert secrets["datadogApiKey"] not in str(raised.value)
+
+
+def test_an_empty_services_map_in_a_stack_file_is_refused_with_the_way_out() -> None:
+    stack_file = {**stack_file_config("staging"), "platform:services": {}}
+    with pytest.raises(ConfigError) as raised:
+        evaluate("staging", stack_file=stack_file)
+    assert "stack 'staging': platform:services: is an empty map in the stack file" in str(raised.value)
+    assert "`services.<name>.enabled: false`" in str(raised.value)
+
+
+def test_a_service_can_be_left_out_of_one_stack() -> None:
+    billing = {
+        "team": "payments",
+        "secretEnv": ["TOKEN"],
+        "jobs": [
+            {"name": "run", "schedule": "0 1 * * *", "command": ["x"], "image": "ghcr.io/example-org/billing:1.0.0"}
+        ],
+    }
+    stack_file = patched_stack_file("staging", {"platform:services": {"admin": {"enabled": False}, "billing": billing}})
+    # admin's secrets are not asked for once it is left out.
+    secrets = {**placeholder_secrets("staging"), "serviceSecrets": {"billing": {"TOKEN": "t0k3n-value"}}}
+    ev = evaluate("staging", stack_file=stack_file, secrets=secrets)
+    assert ev.exports["serviceNamespaces"] == {"billing": "billing"}
+    assert not [r for r in ev.kubernetes() if r.inputs.get("metadata", {}).get("namespace") == "admin"]
+
+
+def test_a_yaml_syntax_error_names_the_file_line_and_column(tmp_path) -> None:
+    from settings import settings_from_files
+
+    broken = tmp_path / "Pulumi.dev.yaml"
+    broken.write_text("config:\n  platform:environment: dev\n  platform:services: {admin: [\n")
+    with pytest.raises(ConfigError) as raised:
+        settings_from_files("dev", broken)
+    assert str(raised.value).startswith("invalid YAML in Pulumi.dev.yaml:4:1:")
+    assert len(str(raised.value).splitlines()) == 1
+
+
+def test_the_dev_runner_prints_a_config_error_once_and_no_traceback(monkeypatch, capsys) -> None:
+    from devenv import dev
+
+    def bad(command: str, args: list[str]) -> int:
+        raise ConfigError("invalid configuration:\nstack 'dev': platform:services.admin.team: is required but not set")
+
+    monkeypatch.setattr(dev, "run", bad)
+    assert dev.main(["dev", "up"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("platform:services.admin.team") == 1 and "Traceback" not in err
+    assert "`make dev`" in err

@@ -4,6 +4,7 @@ provider, and exports what people need, with secrets kept secret."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -41,10 +42,24 @@ def test_dev_creates_no_azure_or_datadog_resources() -> None:
     assert not [c for c in ev.calls if c.startswith("azure-native:")]
 
 
-def test_dev_provider_uses_local_kubeconfig_and_context() -> None:
+def test_dev_provider_uses_local_kubeconfig_and_context(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LOCAL_CLUSTER_DIR", raising=False)
     provider = evaluate("dev").one("pulumi:providers:kubernetes")
     assert provider.inputs["context"] == "aks-platform-local"
     assert provider.inputs["kubeconfig"].endswith("/.cache/aks-platform-local/kubeconfig")
+
+
+def test_dev_provider_follows_the_local_cluster_dir_like_the_cluster_and_runner(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """One setting decides where the local cluster lives; the program does not keep its own copy."""
+    from devenv.local_cluster import Paths, default_dir
+
+    monkeypatch.setenv("LOCAL_CLUSTER_DIR", str(tmp_path / "elsewhere"))
+    provider = evaluate("dev").one("pulumi:providers:kubernetes")
+    assert (
+        provider.inputs["kubeconfig"] == str(Paths(default_dir()).kubeconfig) == str(tmp_path / "elsewhere/kubeconfig")
+    )
 
 
 def test_dev_context_switch_is_config_only() -> None:

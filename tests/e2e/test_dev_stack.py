@@ -101,9 +101,7 @@ def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     base = tmp_path_factory.mktemp("e2e")
     cluster_env = {**os.environ, "LOCAL_CLUSTER_DIR": str(base / "cluster"), "LOCAL_CLUSTER_PORT_OFFSET": PORT_OFFSET}
     kubeconfig = base / "cluster" / "kubeconfig"
-    env = pulumi_env(state_dir=base / "state")
-    env["PULUMI_HOME"] = str(base / "pulumi-home")
-    env["PULUMI_CONFIG_PASSPHRASE"] = "e2e-only-passphrase"
+    env = pulumi_env(base)
     deployment = Deployment(
         prepare_project(base / "project", _extra_config(kubeconfig)), base / "state", env, kubeconfig, cluster_env
     )

@@ -1,0 +1,209 @@
+"""Running the Pulumi CLI for the dev stack so that a person is never left
+stuck: Ctrl-C cancels cleanly, a lock left by a dead run is cleared, pending
+operations are cleared after a refresh, and an unreachable API server fails
+in seconds instead of hanging.
+
+Why not subprocess.run: on Ctrl-C it kills the child 0.25 s later, which is
+exactly what left locked stacks, pending operations and orphaned plugins."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from devenv.paths import tools_bin
+
+# How long an update may go without printing anything while the API server
+# does not answer, before the watchdog cancels it.
+STALL_SECONDS = 60.0
+POLL_SECONDS = 2.0
+
+
+class RunFailed(Exception):  # noqa: N818 - an expected outcome, not a programming error
+    """A step failed in a way the person was already told about; exit with this code, no traceback."""
+
+    def __init__(self, code: int, message: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def log(message: str) -> None:
+    print(f"[dev {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+# ------------------------------------------------------------------- locks
+
+
+@dataclass(frozen=True)
+class Lock:
+    path: Path
+    pid: int
+    hostname: str
+    timestamp: str
+
+
+def stack_locks(state_dir: Path) -> list[Lock]:
+    """Lock files of the file backend: .pulumi/locks/<stack>/<id>.json, each naming the pid and host
+    that holds it (pulumi pkg/v3@v3.274.1 backend/diy/lock.go)."""
+    locks = []
+    for path in (state_dir / ".pulumi" / "locks").rglob("*.json"):
+        try:
+            content = json.loads(path.read_text())
+            locks.append(Lock(path, int(content["pid"]), str(content["hostname"]), str(content.get("timestamp", ""))))
+        except (OSError, ValueError, KeyError):
+            continue
+    return locks
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clear_stale_locks(state_dir: Path) -> list[Lock]:
+    """Remove locks held by processes of this machine that no longer exist.
+    A lock of a live process is a run in progress: it is left alone."""
+    cleared = []
+    for lock in stack_locks(state_dir):
+        if lock.hostname == socket.gethostname() and not _alive(lock.pid):
+            lock.path.unlink(missing_ok=True)
+            log(f"cleared a lock left by an interrupted run (pid {lock.pid}, gone, since {lock.timestamp})")
+            cleared.append(lock)
+    return cleared
+
+
+# ------------------------------------------------------------------ running
+
+
+@dataclass
+class Pulumi:
+    """The pulumi CLI in one project directory and environment."""
+
+    workdir: Path
+    env: dict[str, str]
+    reachable: Callable[[], str | None] | None = None
+    """Returns None when the cluster answers, else why not; enables the stall watchdog."""
+
+    def capture(self, *args: str) -> subprocess.CompletedProcess:
+        """A short command whose output the runner reads (no prompt, no progress)."""
+        return subprocess.run(
+            [str(tools_bin() / "pulumi"), *args], cwd=self.workdir, env=self.env,
+            capture_output=True, text=True, preexec_fn=_private_files,
+        )  # fmt: skip
+
+    def run(self, *args: str) -> int:
+        """Run a command that may take long, streaming its output; Ctrl-C cancels it cleanly."""
+        process = subprocess.Popen(
+            [str(tools_bin() / "pulumi"), *args], cwd=self.workdir, env=self.env,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
+            # Its own session: the terminal's Ctrl-C reaches only this runner,
+            # which forwards exactly one SIGINT (a second one makes pulumi abort).
+            start_new_session=True, preexec_fn=_private_files,
+        )  # fmt: skip
+        last_output = [time.monotonic()]
+        threading.Thread(target=_pump, args=(process, last_output), daemon=True).start()
+        try:
+            code = self._wait(process, last_output)
+        finally:
+            _reap_group(process)
+        return code
+
+    def _wait(self, process: subprocess.Popen, last_output: list[float]) -> int:
+        interrupts = 0
+        unreachable_since: float | None = None
+        while True:
+            try:
+                code = process.wait(timeout=POLL_SECONDS)
+                if interrupts:
+                    log("pulumi stopped after the interrupt; the next `make dev` refreshes and carries on")
+                return code
+            except subprocess.TimeoutExpired:
+                unreachable_since = self._watchdog(process, last_output, unreachable_since)
+            except KeyboardInterrupt:
+                interrupts += 1
+                if interrupts == 1:
+                    log("Ctrl-C: asking pulumi to cancel cleanly (it finishes the steps in flight). "
+                        "Press Ctrl-C again to abort at once.")  # fmt: skip
+                else:
+                    log("Ctrl-C again: aborting. Steps in flight are left as pending operations in the "
+                        "state; the next `make dev` clears them after a refresh.")  # fmt: skip
+                _signal(process, signal.SIGINT)
+
+    def _watchdog(self, process: subprocess.Popen, last_output: list[float], since: float | None) -> float | None:
+        if self.reachable is None or time.monotonic() - last_output[0] < STALL_SECONDS / 2:
+            return None
+        problem = self.reachable()
+        if problem is None:
+            return None
+        now = time.monotonic()
+        since = since or now
+        if now - since >= STALL_SECONDS / 2 and now - last_output[0] >= STALL_SECONDS:
+            log(f"no progress for {now - last_output[0]:.0f} s and the cluster does not answer ({problem}): "
+                "cancelling the update")  # fmt: skip
+            _signal(process, signal.SIGINT)
+            return None
+        return since
+
+
+def _pump(process: subprocess.Popen, last_output: list[float]) -> None:
+    assert process.stdout is not None
+    for line in process.stdout:
+        last_output[0] = time.monotonic()
+        sys.stdout.write(line)
+        sys.stdout.flush()
+
+
+def _signal(process: subprocess.Popen, sig: int) -> None:
+    if process.poll() is None:
+        process.send_signal(sig)
+
+
+def _reap_group(process: subprocess.Popen) -> None:
+    """Plugins (language host, providers) live in pulumi's session: make sure none outlives it."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        return
+    process.wait()
+
+
+def _private_files() -> None:
+    # State, backups and logs the CLI writes are readable by their owner only.
+    os.umask(0o077)
+
+
+# ---------------------------------------------------------- pending operations
+
+
+def pending_operations(pulumi: Pulumi, stack: str) -> list[str]:
+    """The URNs of operations an interrupted run left in flight."""
+    exported = pulumi.capture("stack", "export", "--stack", stack)
+    if exported.returncode != 0:
+        return []
+    deployment = json.loads(exported.stdout).get("deployment") or {}
+    return [op.get("resource", {}).get("urn", "?") for op in deployment.get("pending_operations") or []]
+
+
+def clear_pending_operations(pulumi: Pulumi, stack: str) -> None:
+    """A refresh finds out what really happened to each one; --clear-pending-creates drops the rest."""
+    pending = pending_operations(pulumi, stack)
+    if not pending:
+        return
+    log(f"{len(pending)} operation(s) left pending by an interrupted run; refreshing to clear them")
+    code = pulumi.run("refresh", "--stack", stack, "--yes", "--skip-preview", "--clear-pending-creates")
+    if code != 0:
+        raise RunFailed(code, "the refresh that clears pending operations failed (see above)")
