@@ -32,7 +32,7 @@ from pathlib import Path
 
 import yaml
 
-from devenv.paths import LOCAL, LOCAL_CONTEXT, ROOT, local_kubeconfig, tools_bin
+from devenv.paths import LOCAL, LOCAL_CONTEXT, ROOT, dev_stack_file, local_kubeconfig, tools_bin
 from devenv.runner import Pulumi, RunFailed, clear_pending_operations, clear_stale_locks, log
 
 STACK = "dev"
@@ -113,7 +113,7 @@ def prepare_project(workdir: Path, extra_config: dict | None = None, stack_file:
     from settings.loader import NAMESPACE, SECRET_KEYS, deep_merge, read_yaml
 
     local = read_yaml(target) if target.exists() else {}
-    fresh = read_yaml(stack_file or ROOT / "Pulumi.dev.yaml")
+    fresh = read_yaml(stack_file or dev_stack_file())
 
     fresh["config"] = deep_merge(fresh.get("config") or {}, extra_config or {})
     for key in LOCAL_ONLY_KEYS:
@@ -262,7 +262,7 @@ def _ready_to_change(env: dict[str, str]) -> Pulumi:
 
 def up(env: dict[str, str]) -> None:
     ensure_tools()
-    if cluster_target(ROOT / "Pulumi.dev.yaml")[1] == LOCAL_CONTEXT:
+    if cluster_target(dev_stack_file())[1] == LOCAL_CONTEXT:
         log("starting the local cluster")
         code = subprocess.run([sys.executable, "-m", "devenv.local_cluster", "up"], cwd=ROOT).returncode
         if code != 0:

@@ -14,6 +14,7 @@ Binaries come from the pinned toolchain (toolchain/build.sh)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import secrets
@@ -33,13 +34,11 @@ CONTEXT = LOCAL_CONTEXT
 # All on 127.0.0.1. LOCAL_CLUSTER_PORT_OFFSET moves every port, so a second
 # cluster (the end-to-end tests') can run beside yours.
 _OFFSET = int(os.environ.get("LOCAL_CLUSTER_PORT_OFFSET", "0"))
-API_PORT = 16443 + _OFFSET
-ETCD_CLIENT_PORT = 23790 + _OFFSET
-ETCD_PEER_PORT = 23800 + _OFFSET
-ETCD_METRICS_PORT = 23810 + _OFFSET
-CONTROLLER_MANAGER_PORT = 20257 + _OFFSET
-SCHEDULER_PORT = 20259 + _OFFSET
-KWOK_PORT = 10247 + _OFFSET
+# API server, etcd client/peer/metrics, controller-manager, scheduler, kwok.
+BASE_PORTS = (16443, 23790, 23800, 23810, 20257, 20259, 10247)
+(API_PORT, ETCD_CLIENT_PORT, ETCD_PEER_PORT, ETCD_METRICS_PORT, CONTROLLER_MANAGER_PORT, SCHEDULER_PORT, KWOK_PORT) = (
+    port + _OFFSET for port in BASE_PORTS
+)
 SERVICE_CIDR = "10.96.0.0/16"
 POD_CIDR = "10.244.0.1/16"
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
@@ -147,17 +146,32 @@ def write_kubeconfig(path: Path, token: str, ca: Path, context: str = CONTEXT) -
 # ---------------------------------------------------------------- processes
 
 
+def _state(pid: int) -> str:
+    """The process state letter from /proc (R, S, T for stopped, Z for a zombie), '' if gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return ""
+
+
 def _pid(paths: Paths, name: str) -> int | None:
+    """The component's pid while it lives; a zombie counts as gone."""
     try:
         pid = int((paths.pids / f"{name}.pid").read_text())
         os.kill(pid, 0)
-        return pid
     except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
         return None
+    return None if _state(pid) in ("Z", "X") else pid
 
 
 def _start(paths: Paths, name: str, args: list[str]) -> None:
-    if _pid(paths, name):
+    pid = _pid(paths, name)
+    if pid and _state(pid) == "T":
+        # Stopped (SIGSTOP, a suspended laptop shell): resume it rather than report it running.
+        os.kill(pid, signal.SIGCONT)
+        log(f"{name} was stopped: resumed it (pid {pid})")
+        return
+    if pid:
         log(f"{name} already running")
         return
     binary = tools_bin() / name
@@ -345,6 +359,7 @@ def up(paths: Paths, nodes: int) -> None:
     while len(existing_nodes(paths)) < nodes:
         add_node(paths)
     _wait_nodes_ready(paths)
+    _restore_pod_readiness(paths)
     log(f"ready: kubeconfig {paths.kubeconfig}, context {CONTEXT}, {len(existing_nodes(paths))} nodes")
 
 
@@ -370,6 +385,41 @@ def _wait_nodes_ready(paths: Paths, timeout: float = 60) -> None:
             return
         time.sleep(0.5)
     raise SystemExit("kwok did not mark the nodes Ready; see logs/kwok.log")
+
+
+def _restore_pod_readiness(paths: Paths) -> None:
+    """After an outage the node controller marks pods NotReady, and kwok, which
+    readies a pod once, leaves them so. Pods a controller owns are deleted, so
+    their controllers make new ones on the Ready nodes."""
+    core = _api(paths)
+    stale = [
+        pod
+        for pod in core.list_pod_for_all_namespaces().items
+        if pod.metadata.owner_references
+        and pod.metadata.deletion_timestamp is None
+        and pod.status.phase == "Running"
+        and not any(c.type == "Ready" and c.status == "True" for c in (pod.status.conditions or []))
+    ]
+    for pod in stale:
+        core.delete_namespaced_pod(pod.metadata.name, pod.metadata.namespace, grace_period_seconds=0)
+    if stale:
+        log(f"replaced {len(stale)} pod(s) left NotReady by an outage")
+
+
+def free_port_offset(start: int = 300, step: int = 37, attempts: int = 60) -> int:
+    """A LOCAL_CLUSTER_PORT_OFFSET at which every port of a cluster is free on 127.0.0.1."""
+    import socket
+
+    for offset in range(start, start + step * attempts, step):
+        try:
+            with contextlib.ExitStack() as stack:
+                for base in BASE_PORTS:
+                    sock = stack.enter_context(socket.socket())
+                    sock.bind(("127.0.0.1", base + offset))
+            return offset
+        except OSError:
+            continue
+    raise SystemExit("no free set of ports for a local cluster on 127.0.0.1")
 
 
 def down(paths: Paths) -> None:

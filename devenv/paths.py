@@ -23,6 +23,11 @@ def tools_bin() -> Path:
     return Path(out.stdout.strip().splitlines()[-1])
 
 
+def dev_stack_file() -> Path:
+    """The dev stack's config: Pulumi.dev.yaml, or your own overlay file in $DEV_STACK_FILE."""
+    return Path(os.environ.get("DEV_STACK_FILE") or ROOT / "Pulumi.dev.yaml")
+
+
 def local_cluster_dir() -> Path:
     """The local cluster's directory: $LOCAL_CLUSTER_DIR, default ~/.cache/aks-platform-local."""
     return Path(os.environ.get("LOCAL_CLUSTER_DIR") or Path.home() / ".cache" / "aks-platform-local")

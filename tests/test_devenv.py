@@ -182,3 +182,29 @@ def test_an_unreachable_cluster_fails_in_seconds_naming_the_cluster_and_the_fix(
     assert time.monotonic() - started < 5
     assert "the dev cluster 'aks-platform-local'" in str(failed.value)
     assert "make cluster-up" in str(failed.value)
+
+
+def test_after_an_outage_only_controller_owned_pods_left_not_ready_are_replaced(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from types import SimpleNamespace as Ns
+
+    from devenv import local_cluster
+
+    def pod(name: str, ready: bool, owned: bool = True, phase: str = "Running") -> Ns:
+        return Ns(
+            metadata=Ns(name=name, namespace="admin", owner_references=[Ns()] if owned else None,
+                        deletion_timestamp=None),
+            status=Ns(phase=phase, conditions=[Ns(type="Ready", status="True" if ready else "False")]),
+        )  # fmt: skip
+
+    deleted: list[str] = []
+    pods = [pod("stuck", ready=False), pod("fine", ready=True), pod("bare", ready=False, owned=False),
+            pod("done", ready=False, phase="Succeeded")]  # fmt: skip
+    api = Ns(
+        list_pod_for_all_namespaces=lambda: Ns(items=pods),
+        delete_namespaced_pod=lambda name, namespace, grace_period_seconds: deleted.append(name),
+    )
+    monkeypatch.setattr(local_cluster, "_api", lambda paths: api)
+    local_cluster._restore_pod_readiness(local_cluster.Paths(Path("/nonexistent")))
+    assert deleted == ["stuck"]

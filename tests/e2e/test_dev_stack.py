@@ -22,7 +22,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PORT_OFFSET = "300"
 DATADOG_KEY = "e2e-placeholder-dd-key-5a1f"
 APP_SECRETS = {"DATABASE_URL": "postgres://e2e:e2e-db-pw-8c3d@db/admin", "SECRET_KEY_BASE": "e2e-skb-91be"}
 NEW_TAG = "ghcr.io/example-org/admin-app:1.8.3"
@@ -52,8 +51,11 @@ class Deployment:
     workdir: Path
     state: Path
     env: dict[str, str]
+    """For pulumi commands the tests run directly."""
     kubeconfig: Path
-    cluster_env: dict[str, str]
+    run_env: dict[str, str]
+    """For `make dev` (the real runner) and the cluster: the same private locations."""
+    stack_file: Path
 
     def pulumi(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         from devenv.paths import tools_bin
@@ -66,10 +68,27 @@ class Deployment:
             raise AssertionError(f"pulumi {' '.join(args)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-2000:]}")
         return result
 
-    def cluster(self, command: str) -> None:
-        subprocess.run(
-            [sys.executable, "-m", "devenv.local_cluster", command], cwd=ROOT, env=self.cluster_env, check=True
+    def make_dev(self, *args: str) -> subprocess.CompletedProcess:
+        """What `make dev` runs, in this deployment's private directories."""
+        return subprocess.run(
+            [sys.executable, "-m", "devenv.dev", *args], cwd=ROOT, env=self.run_env, capture_output=True, text=True
         )
+
+    def cluster(self, command: str) -> str:
+        return subprocess.run(
+            [sys.executable, "-m", "devenv.local_cluster", command],
+            cwd=ROOT, env=self.run_env, check=True, capture_output=True, text=True,
+        ).stdout  # fmt: skip
+
+    def write_stack_file(self, image: str | None = None) -> None:
+        """The repository's Pulumi.dev.yaml with this suite's additions, as a person's own overlay would be."""
+        import yaml
+
+        from settings.loader import deep_merge
+
+        committed = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
+        committed["config"] = deep_merge(committed["config"], _extra_config(image))
+        self.stack_file.write_text(yaml.safe_dump(committed, sort_keys=False))
 
     def api(self):  # type: ignore[no-untyped-def]
         from kubernetes import client, config
@@ -78,12 +97,11 @@ class Deployment:
         return client.CoreV1Api(api), client.AppsV1Api(api), client.BatchV1Api(api)
 
 
-def _extra_config(kubeconfig: Path, image: str | None = None) -> dict:
+def _extra_config(image: str | None = None) -> dict:
     web: dict = {"autoscaling": {"minReplicas": 2, "maxReplicas": 3}}
     if image:
         web["app"] = {"image": image}
     return {
-        "platform:local": {"kubeconfig": str(kubeconfig)},
         "platform:datadog": {"enabled": True, "monitorsEnabled": False},
         "platform:services": {"admin": {"web": web}, **OTHER_SERVICES},
     }
@@ -91,7 +109,8 @@ def _extra_config(kubeconfig: Path, image: str | None = None) -> dict:
 
 @pytest.fixture(scope="module")
 def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    from devenv.dev import ensure_dev_secrets, prepare_project, pulumi_env, set_secret
+    from devenv.dev import prepare_project, pulumi_env, set_secret
+    from devenv.local_cluster import free_port_offset
     from devenv.paths import tools_bin
 
     missing = [
@@ -99,20 +118,31 @@ def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     ]
     assert not missing, f"toolchain missing {missing}: run toolchain/build.sh (make tools)"
     base = tmp_path_factory.mktemp("e2e")
-    cluster_env = {**os.environ, "LOCAL_CLUSTER_DIR": str(base / "cluster"), "LOCAL_CLUSTER_PORT_OFFSET": PORT_OFFSET}
-    kubeconfig = base / "cluster" / "kubeconfig"
-    env = pulumi_env(base)
+    # Every location the runner, the cluster and the program use, from the same settings.
+    locations = {
+        "LOCAL_CLUSTER_DIR": str(base / "cluster"),
+        "LOCAL_CLUSTER_PORT_OFFSET": str(free_port_offset()),
+        "DEV_LOCAL_DIR": str(base / "local"),
+        "DEV_STACK_FILE": str(base / "Pulumi.dev.yaml"),
+    }
+    env = {**pulumi_env(base / "local"), **locations}
     deployment = Deployment(
-        prepare_project(base / "project", _extra_config(kubeconfig)), base / "state", env, kubeconfig, cluster_env
+        workdir=base / "local" / "dev-project",
+        state=base / "local" / "state",
+        env=env,
+        kubeconfig=base / "cluster" / "kubeconfig",
+        run_env={**os.environ, **locations},
+        stack_file=base / "Pulumi.dev.yaml",
     )
-    (base / "state").mkdir()
+    deployment.write_stack_file()
     deployment.cluster("up")
+    prepare_project(deployment.workdir, stack_file=deployment.stack_file)
+    deployment.state.mkdir(parents=True, exist_ok=True)
     deployment.pulumi("stack", "init")
     set_secret(env, deployment.workdir, "datadogApiKey", DATADOG_KEY)
     for name, value in APP_SECRETS.items():
         set_secret(env, deployment.workdir, f"serviceSecrets.admin.{name}", value)
-    # The rest, as `make dev` does it: one generated value per secretEnv name.
-    ensure_dev_secrets(env, deployment.workdir)
+    # The other services' secrets: `make dev` generates them itself (first test).
     try:
         yield deployment
     finally:
@@ -143,12 +173,15 @@ def _web_pods(dev: Deployment) -> list:
 # ----------------------------------------------------------------------------
 
 
-def test_pulumi_up_from_scratch_makes_every_deployment_available(dev: Deployment) -> None:
+def test_make_dev_from_scratch_makes_every_deployment_available(dev: Deployment) -> None:
     """`make dev` works on an empty cluster: every web app and worker runs with all its replicas.
 
     A Deployment leaves `replicas` to the HPA, so it starts at one pod and
     the HPA raises it to minReplicas right after the deploy."""
-    dev.pulumi("up", "--yes", "--skip-preview")
+    result = dev.make_dev("up")
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "generated dev secret serviceSecrets.etl.WAREHOUSE_URL" in result.stdout
+    assert "== summary ==" in result.stdout and "not converged" not in result.stdout
     _, apps, _ = dev.api()
     deployments = apps.list_deployment_for_all_namespaces(label_selector="app.kubernetes.io/managed-by=pulumi").items
     assert {(d.metadata.namespace, d.metadata.name) for d in deployments} == set(HPA_MINIMUM)
@@ -255,7 +288,8 @@ def test_image_tag_change_rolls_out_without_losing_capacity(dev: Deployment) -> 
     watcher = threading.Thread(target=watch)
     watcher.start()
     try:
-        prepare_project(dev.workdir, _extra_config(dev.kubeconfig, image=NEW_TAG))
+        dev.write_stack_file(image=NEW_TAG)
+        prepare_project(dev.workdir, stack_file=dev.stack_file)
         dev.pulumi("up", "--yes", "--skip-preview")
     finally:
         stop.set()
@@ -297,6 +331,76 @@ def test_a_job_from_each_cronjob_runs_to_completion(dev: Deployment) -> None:
         )
         assert any(c.type == "Complete" and c.status == "True" for c in job.status.conditions or [])
         batch.delete_namespaced_job(name, namespace, propagation_policy="Background")
+
+
+def test_make_dev_repairs_drift_made_out_of_band(dev: Deployment) -> None:
+    """Deleted objects come back, and a field another manager took is taken back (dev only)."""
+    _, apps, batch = dev.api()
+    apps.delete_namespaced_deployment("web", "admin")
+    batch.delete_namespaced_cron_job("nightly-load", "etl")
+    apps.patch_namespaced_deployment(
+        "worker", "mailer",
+        {"spec": {"template": {"spec": {"containers": [{"name": "worker", "image": "example.org/hijacked:1"}]}}}},
+        field_manager="someone-else",
+    )  # fmt: skip
+    result = dev.make_dev("up")
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    _wait_fully_available(dev)
+    assert [c.metadata.name for c in batch.list_namespaced_cron_job("etl").items] == ["nightly-load"]
+    worker = apps.read_namespaced_deployment("worker", "mailer")
+    assert worker.spec.template.spec.containers[0].image == OTHER_SERVICES["mailer"]["worker"]["image"]
+
+
+def test_ctrl_c_during_an_update_leaves_no_lock_and_the_next_run_converges(dev: Deployment) -> None:
+    """An interrupted `make dev` cancels cleanly; nothing blocks the next one."""
+    import signal
+
+    from devenv.runner import pending_operations, stack_locks
+
+    dev.write_stack_file(image="ghcr.io/example-org/admin-app:1.8.4")
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "devenv.dev", "up"], cwd=ROOT, env=dev.run_env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    seen: list[str] = []
+    assert runner.stdout is not None
+    for line in runner.stdout:
+        seen.append(line)
+        if "admin-web" in line and "updating" in line:
+            time.sleep(1.0)
+            runner.send_signal(signal.SIGINT)
+            break
+    else:
+        raise AssertionError("the update never started:\n" + "".join(seen[-40:]))
+    rest, _ = runner.communicate(timeout=180)
+    assert runner.returncode != 0
+    assert "asking pulumi to cancel cleanly" in rest, rest[-3000:]
+    assert stack_locks(dev.state) == []
+    from devenv.runner import Pulumi
+
+    left = pending_operations(Pulumi(dev.workdir, dev.env), "dev")
+    result = dev.make_dev("up")
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert pending_operations(Pulumi(dev.workdir, dev.env), "dev") == []
+    if left:
+        assert "left pending by an interrupted run" in result.stdout
+
+
+def test_a_stopped_api_server_gives_a_clear_error_in_seconds_and_cluster_up_resumes_it(dev: Deployment) -> None:
+    import signal
+
+    pid = int((Path(dev.run_env["LOCAL_CLUSTER_DIR"]) / "pids" / "kube-apiserver.pid").read_text())
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        result = dev.make_dev("preview")
+        elapsed = time.monotonic() - started
+    finally:
+        resumed = dev.cluster("up")
+    assert result.returncode == 3, result.stdout[-3000:] + result.stderr[-2000:]
+    assert elapsed < 30, elapsed
+    assert "does not answer" in result.stdout and "make cluster-up" in result.stdout
+    assert "kube-apiserver was stopped: resumed it" in resumed
 
 
 def test_state_holds_no_secret_in_plain_text(dev: Deployment) -> None:
