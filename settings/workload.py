@@ -54,9 +54,9 @@ MAX_SURGE_PATTERN = r"^([1-9][0-9]?%|100%|[1-9][0-9]*)$"
 
 
 def surge_pods(max_surge: str, replicas: int) -> int:
-    """Extra pods a rollout of `replicas` may add. Kubernetes rounds a percentage
-    up (kubernetes/website content/en/docs/concepts/workloads/controllers/deployment.md,
-    "Max Surge": "The absolute number is calculated from the percentage by rounding up")."""
+    """Extra pods a rollout of `replicas` may add. A percentage is rounded up
+    ("Absolute number is calculated from percentage by rounding up": the 1.34
+    OpenAPI schema, io.k8s.api.apps.v1.RollingUpdateDeployment.maxSurge)."""
     if max_surge.endswith("%"):
         return math.ceil(replicas * int(max_surge[:-1]) / 100)
     return int(max_surge)

@@ -149,6 +149,13 @@ def test_app_liveness_is_shallow_and_the_startup_probe_covers_slow_boots(prod: E
     assert liveness["periodSeconds"] * liveness["failureThreshold"] <= 30
 
 
+def test_no_web_container_reuses_its_readiness_probe_for_liveness(prod: Evaluation) -> None:
+    # kube-score's "Pod Probes" check (zegl/kube-score score/probes/probes.go) grades a
+    # container with identical readiness and liveness probes critical.
+    for container in pod_spec(prod)["containers"]:
+        assert container["readinessProbe"]["httpGet"] != container["livenessProbe"]["httpGet"], container["name"]
+
+
 def test_probe_paths_and_boot_budget_come_from_config() -> None:
     probes = {"readinessPath": "/ready", "livenessPath": "/alive", "startupSeconds": 300}
     ev = evaluate("staging", stack_file=patched_stack_file("staging", {"platform:services": {"admin": {"web": {

@@ -16,7 +16,7 @@ from components.deployment import (
     hardened_pod,
     topology_spread,
 )
-from components.kinds.web.nginx import NGINX_HEALTH_PATH, render_nginx_conf
+from components.kinds.web.nginx import NGINX_HEALTH_PATH, NGINX_READY_PATH, render_nginx_conf
 from components.kinds.web.spec import WebSpec
 from components.pod_spec import (
     container_env,
@@ -87,7 +87,7 @@ class WebApp(pulumi.ComponentResource):
             "ports": [{"name": "http", "container_port": nginx.port, "protocol": "TCP"}],
             "resources": container_resources(nginx.resources),
             "security_context": container_security_context(),
-            **probes(http_check(NGINX_HEALTH_PATH, "http")),
+            **probes(http_check(NGINX_READY_PATH, "http"), liveness=http_check(NGINX_HEALTH_PATH, "http")),
             # nginx keeps serving through the delay; then the image's SIGQUIT lets in-flight requests finish.
             "lifecycle": pre_stop_sleep(self._args.spec.pre_stop_delay_seconds),
             "volume_mounts": [

@@ -8,6 +8,10 @@ from components.kinds.web.spec import WebSpec
 from settings.types import quantity_value
 
 NGINX_HEALTH_PATH = "/nginx-health"
+"""nginx's liveness: answered by nginx alone, so an app outage never restarts it."""
+NGINX_READY_PATH = "/nginx-ready"
+"""nginx's readiness: the app's liveness endpoint through nginx's upstream, so a pod
+whose nginx cannot reach its app (a wrong port) never takes traffic."""
 
 
 def worker_processes(settings: WebSpec) -> int:
@@ -72,6 +76,13 @@ http {{
     location = {NGINX_HEALTH_PATH} {{
       access_log off;
       return 200 "ok\\n";
+    }}
+
+    location = {NGINX_READY_PATH} {{
+      access_log off;
+      proxy_pass http://app{settings.app.probes.liveness_path};
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
     }}
 
     location / {{

@@ -109,8 +109,9 @@ class WebSpec(Model):
 
     @model_validator(mode="after")
     def _grace_covers_the_delay(self) -> WebSpec:
-        # The kubelet counts the preStop hook inside the grace period; with no
-        # time left after it, the stop signal and SIGKILL come together.
+        # "The Pod's termination grace period countdown begins before the PreStop
+        # hook is executed" (1.34 OpenAPI schema, io.k8s.api.core.v1.Lifecycle.preStop):
+        # with no time left after the delay, the stop signal and SIGKILL come together.
         if self.termination_grace_period_seconds <= self.pre_stop_delay_seconds:
             raise ValueError(
                 f"terminationGracePeriodSeconds ({self.termination_grace_period_seconds}) must be longer than "
