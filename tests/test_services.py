@@ -156,14 +156,24 @@ def test_no_web_container_reuses_its_readiness_probe_for_liveness(prod: Evaluati
         assert container["readinessProbe"]["httpGet"] != container["livenessProbe"]["httpGet"], container["name"]
 
 
-def test_probe_paths_and_boot_budget_come_from_config() -> None:
-    probes = {"readinessPath": "/ready", "livenessPath": "/alive", "startupSeconds": 300}
-    ev = evaluate("staging", stack_file=patched_stack_file("staging", {"platform:services": {"admin": {"web": {
-        "app": {"probes": probes}}}}}))  # fmt: skip
-    app = pod_spec(ev)["containers"][APP]
+@pytest.fixture(scope="module")
+def tuned() -> Evaluation:
+    """Staging with the web app's probes and graceful stop set in config (one evaluation for both tests)."""
+    web = {
+        "app": {"probes": {"readinessPath": "/ready", "livenessPath": "/alive", "startupSeconds": 300}},
+        "preStopDelaySeconds": 15,
+        "terminationGracePeriodSeconds": 45,
+    }
+    return evaluate("staging", stack_file=patched_stack_file("staging", {"platform:services": {"admin": {"web": web}}}))
+
+
+def test_probe_paths_and_boot_budget_come_from_config(tuned: Evaluation) -> None:
+    app = pod_spec(tuned)["containers"][APP]
     assert app["readinessProbe"]["httpGet"]["path"] == "/ready"
     assert app["livenessProbe"]["httpGet"]["path"] == app["startupProbe"]["httpGet"]["path"] == "/alive"
     assert app["startupProbe"]["periodSeconds"] * app["startupProbe"]["failureThreshold"] >= 300
+    # nginx's readiness follows the app's liveness endpoint through the upstream.
+    assert "proxy_pass http://app/alive;" in manifest(tuned, "ConfigMap", "web-nginx")["data"]["nginx.conf"]
 
 
 # ------------------------------------------------------------- graceful stop
@@ -177,9 +187,8 @@ def test_both_containers_keep_serving_through_the_prestop_delay_within_the_grace
     assert spec["terminationGracePeriodSeconds"] == 30 > 10
 
 
-def test_the_delay_and_the_grace_period_come_from_config() -> None:
-    patch = {"platform:services": {"admin": {"web": {"preStopDelaySeconds": 15, "terminationGracePeriodSeconds": 45}}}}
-    spec = pod_spec(evaluate("staging", stack_file=patched_stack_file("staging", patch)))
+def test_the_delay_and_the_grace_period_come_from_config(tuned: Evaluation) -> None:
+    spec = pod_spec(tuned)
     assert {c["lifecycle"]["preStop"]["sleep"]["seconds"] for c in spec["containers"]} == {15}
     assert spec["terminationGracePeriodSeconds"] == 45
 

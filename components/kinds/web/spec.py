@@ -60,8 +60,10 @@ class NginxContainer(Model):
     client_max_body_size: str = Field("10m", pattern=r"^[0-9]+[kKmM]?$", description="Largest request body.")
     trusted_proxy_cidrs: list[Cidr] = Field(
         # The AKS stacks' pod overlay (aks.network.podCidr's default): the app
-        # routing add-on's ingress controller pods run there. A check in
-        # settings/model.py keeps the two in step.
+        # routing add-on's ingress controller pods take their IPs from it (their
+        # Deployment sets no hostNetwork: Azure/aks-app-routing-operator
+        # pkg/manifests/nginx.go @02bd0e6, newNginxIngressControllerDeployment).
+        # A check in settings/model.py keeps the two in step.
         default_factory=lambda: ["192.168.0.0/16"],
         min_length=1,
         description=(
