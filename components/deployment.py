@@ -107,7 +107,16 @@ def build_disruption_budget(
         resource_name,
         metadata=identity.metadata(identity.component),
         # maxUnavailable rather than minAvailable: with one replica a
-        # minAvailable of 1 would block every node drain forever.
-        spec={"max_unavailable": 1, "selector": {"match_labels": identity.selector()}},
+        # minAvailable of 1 would block every node drain forever. AlwaysAllow:
+        # a pod that is running but not ready (crash-looping) may be evicted
+        # whatever the budget, so it cannot block a drain and an AKS upgrade
+        # (policy/v1 PodDisruptionBudgetSpec.unhealthyPodEvictionPolicy; feature
+        # gate PDBUnhealthyPodEvictionPolicy GA in 1.31, kubernetes/website
+        # content/en/docs/reference/command-line-tools-reference/feature-gates/PDBUnhealthyPodEvictionPolicy.md).
+        spec={
+            "max_unavailable": 1,
+            "unhealthy_pod_eviction_policy": "AlwaysAllow",
+            "selector": {"match_labels": identity.selector()},
+        },
         opts=opts,
     )

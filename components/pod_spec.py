@@ -4,6 +4,7 @@ Not a component: plain functions that return Kubernetes dicts."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from components.workload import SecretRef
@@ -73,13 +74,32 @@ def _probe(check: dict[str, Any], *, period: int, failures: int) -> dict[str, An
     return {**check, "period_seconds": period, "timeout_seconds": 2, "failure_threshold": failures}
 
 
-def probes(check: dict[str, Any]) -> dict[str, Any]:
-    """Startup (slow boots are fine), readiness (gate traffic), liveness (restart a hung process)."""
+STARTUP_PERIOD_SECONDS = 2
+
+
+def probes(
+    readiness: dict[str, Any], liveness: dict[str, Any] | None = None, startup_seconds: int = 120
+) -> dict[str, Any]:
+    """Readiness gates traffic; liveness restarts a hung process; the startup probe
+    (on the liveness check) holds liveness off for up to `startup_seconds`, so a
+    slow boot is never killed and liveness can stay strict. One check serves all
+    three when the container has a single health endpoint."""
+    liveness = liveness or readiness
+    startup_failures = math.ceil(startup_seconds / STARTUP_PERIOD_SECONDS)
     return {
-        "startup_probe": _probe(check, period=2, failures=60),
-        "readiness_probe": _probe(check, period=5, failures=3),
-        "liveness_probe": _probe(check, period=10, failures=6),
+        "startup_probe": _probe(liveness, period=STARTUP_PERIOD_SECONDS, failures=startup_failures),
+        "readiness_probe": _probe(readiness, period=5, failures=3),
+        "liveness_probe": _probe(liveness, period=10, failures=3),
     }
+
+
+def pre_stop_sleep(seconds: int) -> dict[str, Any]:
+    """Keep serving `seconds` after termination starts, while endpoints and the
+    ingress stop routing here. The kubelet's own sleep action: no shell in the
+    image (KEP-3960, feature gate PodLifecycleSleepAction GA and locked on in 1.34:
+    kubernetes/website content/en/docs/reference/command-line-tools-reference/
+    feature-gates/PodLifecycleSleepAction.md)."""
+    return {"pre_stop": {"sleep": {"seconds": seconds}}}
 
 
 # Checkov findings every service workload fails on purpose, each with its reason.

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from components.kinds.jobs.spec import BatchJobSpec, unique_job_names
+from components.kinds.jobs.spec import BatchJobSpec, jobs_peak_footprint, unique_job_names
 from components.kinds.web.spec import WebSpec
 from components.kinds.worker.spec import WorkerSpec
 from settings.base import Model, RuleViolationError
@@ -25,7 +25,9 @@ from settings.types import (
     PinnedImage,
     Quantity,
     minor_of,
+    quantity_value,
 )
+from settings.workload import Footprint, format_cpu, format_memory
 
 DayOfWeek = Literal["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 
@@ -211,12 +213,13 @@ class LocalSettings(Model):
 
 
 class Quota(Model):
-    """Namespace ceiling, so one service cannot starve the others."""
+    """Namespace ceiling, so one service cannot starve the others. It must hold
+    the service's peak (checked before deploy, see ServiceSpec)."""
 
-    requests_cpu: Quantity = Field("4")
-    requests_memory: Quantity = Field("8Gi")
-    limits_memory: Quantity = Field("16Gi")
-    pods: int = Field(50, ge=1, le=1000)
+    requests_cpu: Quantity = Field("4", description="Sum of CPU requests of the namespace's pods.")
+    requests_memory: Quantity = Field("8Gi", description="Sum of memory requests.")
+    limits_memory: Quantity = Field("16Gi", description="Sum of memory limits.")
+    pods: int = Field(50, ge=1, le=1000, description="Pods that are not finished, terminating ones included.")
 
 
 class ServiceSpec(Model):
@@ -253,6 +256,38 @@ class ServiceSpec(Model):
                         [(f"jobs[{index}].image", "is required: the service has no web app or worker to take it from")]
                     )
         return self
+
+    @model_validator(mode="after")
+    def _quota_holds_the_peak(self) -> ServiceSpec:
+        """A quota that cannot hold the peak stalls a rollout (maxUnavailable 0 waits
+        for surge pods the quota rejects) exactly when traffic is highest."""
+        peak, quota = self.peak_footprint(), self.quota
+        checks = (  # key, the peak, the quota's value, the peak as a person reads it
+            ("pods", peak.pods, str(quota.pods), str(peak.pods)),
+            ("requestsCpu", peak.cpu, quota.requests_cpu, format_cpu(peak.cpu)),
+            ("requestsMemory", peak.memory, quota.requests_memory, format_memory(peak.memory)),
+            ("limitsMemory", peak.memory_limit, quota.limits_memory, format_memory(peak.memory_limit)),
+        )
+        problems = [
+            (
+                f"quota.{key}",
+                f"{limit} is below the peak of {need} ({peak.how}): raise it, or lower maxReplicas or requests",
+            )
+            for key, value, limit, need in checks
+            if value > quantity_value(limit)
+        ]
+        if problems:
+            raise RuleViolationError(problems)
+        return self
+
+    def peak_footprint(self) -> Footprint:
+        """The worst moment: every long-running kind at maxReplicas plus its rollout
+        surge, while every CronJob runs (see BatchJobSpec.runs_at_once)."""
+        peak = jobs_peak_footprint(self.jobs)
+        for kind in (self.web, self.worker):
+            if kind is not None:
+                peak = kind.peak_footprint() + peak
+        return peak
 
     @property
     def default_image(self) -> str | None:
@@ -347,6 +382,27 @@ class PlatformSettings(Model):
     def _target_has_settings(self) -> PlatformSettings:
         if self.target == "aks" and self.aks is None:
             raise ValueError("target 'aks' needs the 'aks' settings")
+        return self
+
+    @model_validator(mode="after")
+    def _ingress_controller_is_trusted(self) -> PlatformSettings:
+        # The app routing add-on's controller pods get their IPs from the pod
+        # overlay; nginx must trust that range, or every client IP is the controller's.
+        if self.target != "aks" or self.aks is None:
+            return self
+        pods = ipaddress.ip_network(self.aks.network.pod_cidr)
+        problems = [
+            (
+                f"services.{name}.web.nginx.trustedProxyCidrs",
+                f"{cidrs} does not cover aks.network.podCidr {pods}, where the ingress controller's pods run",
+            )
+            for name, service in self.services.items()
+            if service.web is not None
+            for cidrs in [service.web.nginx.trusted_proxy_cidrs]
+            if not any(pods.subnet_of(ipaddress.ip_network(cidr)) for cidr in cidrs)  # type: ignore[arg-type]
+        ]
+        if problems:
+            raise RuleViolationError(problems)
         return self
 
     @model_validator(mode="after")

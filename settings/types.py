@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from fractions import Fraction
 from typing import Annotated
 
 from pydantic import AfterValidator, Field
@@ -162,3 +163,23 @@ PatchVersion = Annotated[
 def minor_of(version: str) -> str:
     """'1.34.4' -> '1.34'; '1.34' -> '1.34'."""
     return ".".join(version.split(".")[:2])
+
+
+# Suffixes of a Kubernetes quantity and their factors (apimachinery resource.Quantity:
+# kubernetes/apimachinery pkg/api/resource/suffix.go, decimal SI and binary IEC suffixes).
+_QUANTITY_FACTORS = {
+    "": Fraction(1), "m": Fraction(1, 1000),
+    "k": Fraction(10**3), "M": Fraction(10**6), "G": Fraction(10**9), "T": Fraction(10**12),
+    "P": Fraction(10**15), "E": Fraction(10**18),
+    "Ki": Fraction(2**10), "Mi": Fraction(2**20), "Gi": Fraction(2**30), "Ti": Fraction(2**40),
+    "Pi": Fraction(2**50), "Ei": Fraction(2**60),
+}  # fmt: skip
+
+
+def quantity_value(quantity: str) -> Fraction:
+    """'250m' -> 1/4, '1Gi' -> 1073741824: a validated Quantity as an exact number."""
+    match = _QUANTITY.match(quantity)
+    if not match:
+        raise ValueError(f"{quantity!r} is not a Kubernetes quantity")
+    number = quantity[: len(quantity) - len(match.group(2) or "")]
+    return Fraction(number) * _QUANTITY_FACTORS[match.group(2) or ""]

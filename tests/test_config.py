@@ -149,6 +149,23 @@ BAD_CONFIGS: list[tuple[str, str, dict, dict, dict | None, list[str]]] = [
      ["platform:services.admin.worker.probe", "is required"]),
     ("bad-secret-env-name", "staging", {"platform:services": {"admin": {"secretEnv": ["DATABASE-URL"]}}}, {}, None,
      ["platform:services.admin.secretEnv[0]", "not a valid environment variable name"]),
+    ("grace-not-longer-than-prestop-delay", "staging", {"platform:services": {"admin": {"web": {
+        "preStopDelaySeconds": 20, "terminationGracePeriodSeconds": 20}}}}, {}, None,
+     ["stack 'staging'", "platform:services.admin.web", "terminationGracePeriodSeconds (20) must be longer than preStopDelaySeconds (20)"]),
+    # Today's prod before issue 11: 13 web pods x 300m + 2 jobs x 250m = 4400m against a 4-CPU quota.
+    ("quota-cpu-below-the-peak", "prod", {"platform:services": {"admin": {"quota": {"requestsCpu": "4"}}}}, {}, None,
+     ["stack 'prod'", "platform:services.admin.quota.requestsCpu", "4 is below the peak of 4400m",
+      "web 13 pods (maxReplicas 10 + surge 3) x 300m CPU", "job daily-report 1 run(s)"]),
+    ("quota-memory-below-the-peak", "staging", {"platform:services": {"admin": {"quota": {"limitsMemory": "4Gi"}}}}, {}, None,
+     ["platform:services.admin.quota.limitsMemory", "4Gi is below the peak of 4224Mi", "web 5 pods (maxReplicas 4 + surge 1)"]),
+    ("quota-pods-below-the-peak", "dev", {"platform:services": {"admin": {"quota": {"pods": 4}}}}, {}, None,
+     ["stack 'dev'", "platform:services.admin.quota.pods", "4 is below the peak of 5"]),
+    # concurrencyPolicy Allow: an hourly job that may run 3 h overlaps itself 3 times.
+    ("quota-counts-overlapping-allow-runs", "dev", {"platform:services": {"admin": {"quota": {"requestsCpu": "1.5"}, "jobs": [
+        {"name": "hourly-aggregation", "concurrencyPolicy": "Allow", "activeDeadlineSeconds": 10800}]}}}, {}, None,
+     ["platform:services.admin.quota.requestsCpu", "1.5 is below the peak of 1900m", "job hourly-aggregation 3 run(s) (Allow)"]),
+    ("trusted-proxies-miss-the-pod-cidr", "staging", {"platform:aks": {"network": {"podCidr": "10.244.0.0/16"}}}, {}, None,
+     ["platform:services.admin.web.nginx.trustedProxyCidrs", "does not cover aks.network.podCidr 10.244.0.0/16"]),
     ("stack-without-environment", "staging", {"platform:environment": None}, {}, None,
      ["platform:environment", "Input should be 'prod', 'staging' or 'dev'"]),
 ]  # fmt: skip

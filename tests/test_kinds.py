@@ -77,7 +77,10 @@ def test_a_worker_is_a_deployment_with_its_own_probes_and_autoscaling_and_nothin
     hpa = one(ev, "HorizontalPodAutoscaler", "mailer")["spec"]
     assert hpa["scaleTargetRef"]["name"] == "worker" and (hpa["minReplicas"], hpa["maxReplicas"]) == (1, 3)
     selector = deployment["spec"]["selector"]["matchLabels"]
-    assert one(ev, "PodDisruptionBudget", "mailer")["spec"]["selector"]["matchLabels"] == selector
+    pdb = one(ev, "PodDisruptionBudget", "mailer")["spec"]
+    assert pdb["selector"]["matchLabels"] == selector
+    # A crash-looping worker must not block node drains either (shared builder).
+    assert pdb["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
     assert {m["metadata"]["name"] for m in ev.manifests() if m["kind"] == "NetworkPolicy"
             and m["metadata"].get("namespace") == "mailer"} == {"default-deny-ingress"}  # fmt: skip
 

@@ -16,7 +16,7 @@ from components.deployment import (
     hardened_pod,
     topology_spread,
 )
-from components.kinds.web.nginx import NGINX_HEALTH_PATH, render_nginx_conf
+from components.kinds.web.nginx import NGINX_HEALTH_PATH, NGINX_READY_PATH, render_nginx_conf
 from components.kinds.web.spec import WebSpec
 from components.pod_spec import (
     container_env,
@@ -24,6 +24,7 @@ from components.pod_spec import (
     container_security_context,
     http_check,
     image_tag,
+    pre_stop_sleep,
     probes,
 )
 from components.workload import KindContext, SecretRef, WorkloadIdentity
@@ -86,7 +87,9 @@ class WebApp(pulumi.ComponentResource):
             "ports": [{"name": "http", "container_port": nginx.port, "protocol": "TCP"}],
             "resources": container_resources(nginx.resources),
             "security_context": container_security_context(),
-            **probes(http_check(NGINX_HEALTH_PATH, "http")),
+            **probes(http_check(NGINX_READY_PATH, "http"), liveness=http_check(NGINX_HEALTH_PATH, "http")),
+            # nginx keeps serving through the delay; then the image's SIGQUIT lets in-flight requests finish.
+            "lifecycle": pre_stop_sleep(self._args.spec.pre_stop_delay_seconds),
             "volume_mounts": [
                 {
                     "name": "nginx-conf",
@@ -109,7 +112,13 @@ class WebApp(pulumi.ComponentResource):
             "env": container_env(app.env, self._args.secret),
             "resources": container_resources(app.resources),
             "security_context": container_security_context(),
-            **probes(http_check(app.probe.path, "app")),
+            **probes(
+                http_check(app.probes.readiness_path, "app"),
+                liveness=http_check(app.probes.liveness_path, "app"),
+                startup_seconds=app.probes.startup_seconds,
+            ),
+            # Same delay as nginx: the app answers what nginx still proxies, then drains on SIGTERM.
+            "lifecycle": pre_stop_sleep(self._args.spec.pre_stop_delay_seconds),
             "volume_mounts": [{"name": "app-tmp", "mount_path": "/tmp"}],
         }
         if app.command:
@@ -129,7 +138,7 @@ class WebApp(pulumi.ComponentResource):
                 {"name": "nginx-cache", "empty_dir": {"size_limit": "128Mi"}},
                 {"name": "app-tmp", "empty_dir": {"size_limit": "256Mi"}},
             ],
-            termination_grace_period_seconds=30,
+            termination_grace_period_seconds=a.spec.termination_grace_period_seconds,
             topology_spread_constraints=topology_spread(self._identity, a.spread_across_zones),
         )
         depends_on = [config_map] + ([a.secret.resource] if a.secret else [])

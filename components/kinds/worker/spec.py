@@ -7,7 +7,7 @@ from pydantic import Field, model_validator
 
 from settings.base import Model
 from settings.types import EnvVarName, PinnedImage, Port
-from settings.workload import MAX_SURGE_PATTERN, AppResources, Autoscaling
+from settings.workload import MAX_SURGE_PATTERN, AppResources, Autoscaling, Footprint, deployment_peak, pod_footprint
 
 
 class WorkerProbe(Model):
@@ -42,3 +42,7 @@ class WorkerSpec(Model):
     termination_grace_period_seconds: int = Field(
         60, ge=1, le=3600, description="Time to finish the message in hand after SIGTERM before SIGKILL."
     )
+
+    def peak_footprint(self) -> Footprint:
+        """At the HPA's maximum, mid-rollout: what the namespace quota must hold for the worker."""
+        return deployment_peak(pod_footprint(self.resources), self.autoscaling, self.max_surge, "worker")
