@@ -29,8 +29,8 @@ def test_stack_files_hold_only_differences_from_the_base() -> None:
 
 
 def test_overlay_deep_merges_and_keeps_base_values() -> None:
-    merged = effective_config(read_project_base(), {"aks": {"userPool": {"minCount": 3}}})
-    assert merged["aks"]["userPool"] == {"minCount": 3}
+    merged = effective_config(read_project_base(), {"aks": {"systemPool": {"minCount": 3}}})
+    assert merged["aks"]["systemPool"] == {"minCount": 3}
     assert merged["aks"]["location"] == "japaneast"  # untouched base value survives
     assert merged["services"] == read_project_base()["services"]
 
@@ -90,10 +90,10 @@ def _service_patch(**web_app: Any) -> dict[str, Any]:
 BAD_CONFIGS: list[tuple[str, str, dict, dict, dict | None, list[str]]] = [
     ("typo-top-level-key", "staging", {"platform:clustr": {"x": 1}}, {}, None,
      ["stack 'staging'", "platform:clustr", "unknown key", "expected one of: aks, datadog, environment, local, services, target"]),
-    ("typo-nested-key", "prod", {"platform:aks": {"userPool": {"minCout": 2}}}, {}, None,
-     ["stack 'prod'", "platform:aks.userPool.minCout", "unknown key", "minCount"]),
-    ("wrong-type", "staging", {"platform:aks": {"userPool": {"maxCount": "lots"}}}, {}, None,
-     ["platform:aks.userPool.maxCount", "valid integer", "'lots'"]),
+    ("typo-nested-key", "prod", {"platform:aks": {"systemPool": {"minCout": 2}}}, {}, None,
+     ["stack 'prod'", "platform:aks.systemPool.minCout", "unknown key", "minCount"]),
+    ("wrong-type", "staging", {"platform:aks": {"userPools": [{"name": "user", "maxCount": "lots"}]}}, {}, None,
+     ["platform:aks.userPools[0].maxCount", "valid integer", "'lots'"]),
     ("out-of-range", "staging", {"platform:aks": {"maintenance": {"autoUpgrade": {"durationHours": 2}}}}, {}, None,
      ["platform:aks.maintenance.autoUpgrade.durationHours", "greater than or equal to 4"]),
     ("invalid-service-name", "dev", {"platform:services": {"Admin_UI": {"team": "x", "web": {"app": {"image": "a/b:1"}}}}}, {}, None,
@@ -111,7 +111,7 @@ BAD_CONFIGS: list[tuple[str, str, dict, dict, dict | None, list[str]]] = [
     ("image-latest", "staging", _service_patch(image="ghcr.io/example-org/admin-app:latest"), {}, None,
      ["platform:services.admin.web.app.image", "'latest'"]),
     ("unknown-service-field", "staging", {"platform:services": {"admin": {"replicas": 3}}}, {}, None,
-     ["platform:services.admin.replicas", "unknown key", "expected one of: jobs, quota, secretEnv, team, web, worker"]),
+     ["platform:services.admin.replicas", "unknown key", "expected one of: egress, jobs, quota, secretEnv, team, web, worker"]),
     ("duplicate-job-name", "staging", {"platform:services": {"admin": {"jobs": [
         {"name": "hourly-aggregation", "schedule": "5 * * * *", "command": ["x"]},
         {"name": "daily-report", "schedule": "5 * * * *", "command": ["x"]},
@@ -174,7 +174,7 @@ def test_bad_config_fails_before_any_resource(
 
 
 def test_every_problem_is_reported_at_once() -> None:
-    patch = {"platform:aks": {"userPool": {"minCout": 2}, "skuTier": "Gold"}}
+    patch = {"platform:aks": {"systemPool": {"minCout": 2}, "skuTier": "Gold"}}
     with pytest.raises(ConfigError) as raised:
         evaluate("staging", stack_file=patched_stack_file("staging", patch))
     lines = [line for line in str(raised.value).splitlines() if line.startswith("stack")]
