@@ -86,6 +86,14 @@ def _service_patch(**web_app: Any) -> dict[str, Any]:
     return {"platform:services": {"admin": {"web": {"app": web_app}}}}
 
 
+def _ingress_patch(**ingress: Any) -> dict[str, Any]:
+    return {"platform:services": {"admin": {"web": {"ingress": ingress}}}}
+
+
+def _egress_patch(*rules: dict) -> dict[str, Any]:
+    return {"platform:services": {"admin": {"egress": list(rules)}}}
+
+
 # (id, stack, stack-file patch, plain extra keys, secrets override, expected fragments of the one line)
 BAD_CONFIGS: list[tuple[str, str, dict, dict, dict | None, list[str]]] = [
     ("typo-top-level-key", "staging", {"platform:clustr": {"x": 1}}, {}, None,
@@ -151,6 +159,57 @@ BAD_CONFIGS: list[tuple[str, str, dict, dict, dict | None, list[str]]] = [
      ["platform:services.admin.secretEnv[0]", "not a valid environment variable name"]),
     ("stack-without-environment", "staging", {"platform:environment": None}, {}, None,
      ["platform:environment", "Input should be 'prod', 'staging' or 'dev'"]),
+    # ingress (issue 10)
+    ("empty-allowlist-in-prod", "prod", _ingress_patch(allowedSourceRanges=[]), {}, None,
+     ["stack 'prod'", "platform:services.admin.web.ingress.allowedSourceRanges", "is empty"]),
+    ("no-tls-in-prod", "prod", _ingress_patch(tls=None), {}, None,
+     ["stack 'prod'", "platform:services.admin.web.ingress.tls", "is required in prod"]),
+    ("tls-with-both-sources", "staging", _ingress_patch(tls={
+        "certificateUri": "https://kv-shared.vault.azure.net/certificates/admin"}), {}, None,
+     ["platform:services.admin.web.ingress.tls", "exactly one of `certificateName` and `certificateUri`"]),
+    ("tls-certificate-uri-malformed", "staging", _ingress_patch(tls={
+        "certificateName": None, "certificateUri": "https://example.com/admin.pem"}), {}, None,
+     ["platform:services.admin.web.ingress.tls", "is not a certificate URI"]),
+    ("certificate-name-without-vault", "staging", {"platform:aks": {"keyVault": None}}, {}, None,
+     ["platform:services.admin.web.ingress.tls.certificateName", "needs `aks.keyVault`"]),
+    ("tls-on-a-local-cluster", "dev", _ingress_patch(tls={"certificateUri": "https://kv-shared.vault.azure.net/certificates/a"}),
+     {}, None, ["stack 'dev'", "platform:services.admin.web.ingress.tls", "no Key Vault integration"]),
+    ("ingress-host-not-a-dns-name", "staging", _ingress_patch(host="Admin_UI"), {}, None,
+     ["platform:services.admin.web.ingress", "is not a lower-case DNS name"]),
+    ("allowlist-entry-not-a-cidr", "staging", _ingress_patch(allowedSourceRanges=["office"]), {}, None,
+     ["platform:services.admin.web.ingress.allowedSourceRanges[0]", "CIDR"]),
+    # registry
+    ("image-from-a-foreign-registry", "staging", _service_patch(image="someoneelse.azurecr.io/admin-app:1.8.2"), {}, None,
+     ["platform:services.admin.web.app.image", "someoneelse.azurecr.io is not the attached registry",
+      "acrplatformstaging.azurecr.io"]),
+    ("acr-image-without-a-registry", "prod", {"platform:aks": {"registry": None}, "platform:services": {"admin": {
+        "jobs": [{"name": "daily-report", "image": "acrplatformprod.azurecr.io/report:1.0.0"}]}}}, {}, None,
+     ["platform:services.admin.jobs[1].image", "needs `aks.registry`"]),
+    ("registry-id-malformed", "staging", {"platform:aks": {"registry": {"resourceId": "acrshared"}}}, {}, None,
+     ["platform:aks.registry.resourceId", "should match pattern"]),
+    # network
+    ("cilium-policy-on-azure-dataplane", "staging", {"platform:aks": {"network": {"networkDataplane": "azure"}}}, {},
+     None, ["platform:aks.network", "networkPolicy 'cilium' does not work with networkDataplane 'azure'"]),
+    ("npm-on-cilium-dataplane", "prod", {"platform:aks": {"network": {"networkPolicy": "azure"}}}, {}, None,
+     ["platform:aks.network", "networkPolicy 'azure' does not work with networkDataplane 'cilium'"]),
+    ("egress-cidr-not-a-cidr", "staging", _egress_patch({"cidr": "10.20.0.300/24", "ports": [5432]}), {}, None,
+     ["platform:services.admin.egress[0].cidr", "is not a CIDR range"]),
+    ("egress-cidr-with-host-bits", "staging", _egress_patch({"cidr": "10.20.0.5/24", "ports": [5432]}), {}, None,
+     ["platform:services.admin.egress[0].cidr", "has host bits set"]),
+    ("egress-to-the-metadata-endpoint", "dev", _egress_patch({"cidr": "169.254.169.254/32", "ports": [80]}), {}, None,
+     ["platform:services.admin.egress[0]", "instance metadata endpoint"]),
+    ("egress-port-out-of-range", "staging", _egress_patch({"cidr": "10.20.0.0/24", "ports": [70000]}), {}, None,
+     ["platform:services.admin.egress[0]", "port 70000 is outside 1-65535"]),
+    ("egress-without-ports", "staging", _egress_patch({"cidr": "10.20.0.0/24", "ports": []}), {}, None,
+     ["platform:services.admin.egress[0].ports", "at least 1 item"]),
+    # pools
+    ("duplicate-user-pool", "staging", {"platform:aks": {"userPools": [{"name": "user"}, {"name": "batch"},
+                                                                          {"name": "batch", "minCount": 2}]}}, {}, None,
+     ["platform:aks.userPools", "duplicate pool name 'batch'"]),
+    ("user-pool-named-system", "staging", {"platform:aks": {"userPools": [{"name": "system"}]}}, {}, None,
+     ["platform:aks.userPools", "inline system pool"]),
+    ("user-pool-name-too-long", "staging", {"platform:aks": {"userPools": [{"name": "workloadspool1"}]}}, {}, None,
+     ["platform:aks.userPools[1].name", "should match pattern"]),
 ]  # fmt: skip
 
 
