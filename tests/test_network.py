@@ -5,6 +5,7 @@ egress), and the pools as AgentPools."""
 
 from __future__ import annotations
 
+import copy
 import ipaddress
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from harness import Evaluation, evaluate, patched_stack_file
+from offline.azure_types import check_inputs
 from offline.engine import APP_ROUTING_OBJECT_ID, KUBELET_OBJECT_ID
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "policy"))
@@ -230,3 +232,44 @@ def test_user_pools_are_agent_pools_merged_by_name(attached: Evaluation) -> None
         assert pool.inputs["resourceName"] == cluster.inputs["resourceName"]
         assert cluster.urn in pool.dependencies
         assert pool.ignore_changes == ["count"]
+
+
+# ------------------------------------- request bodies against the SDK's types
+
+
+def test_every_azure_request_body_uses_only_names_and_values_the_sdk_defines(
+    prod: Evaluation, attached: Evaluation
+) -> None:
+    """pulumi_azure_native 3.29.0's classes are generated from Azure's API specs
+    (containerservice 2025-09-01, ...): a misspelt property or enum value fails here, offline."""
+    checked = set()
+    for ev in (prod, attached):
+        for resource in ev.resources:
+            if resource.type.startswith("azure-native:"):
+                assert check_inputs(resource.type, resource.inputs) == [], resource.name
+                checked.add(resource.type.rsplit(":", 1)[1])
+    assert {"ManagedCluster", "AgentPool", "Registry", "Vault", "RoleAssignment"} <= checked
+
+
+@pytest.mark.parametrize(
+    ("resource_type", "path", "value", "fragment"),
+    [
+        (CLUSTER, ("networkProfile", "networkPolicy"), "cillium", "is not one of NetworkPolicy"),
+        (CLUSTER, ("networkProfile", "networkDataPlane"), "cilium", "networkDataPlane: not a property"),
+        (CLUSTER, ("ingressProfile", "webAppRouting", "enable"), True, "enable: not a property"),
+        (CLUSTER, ("addonProfiles", "azureKeyvaultSecretsProvider", "enabeld"), True, "enabeld: not a property"),
+        (AGENT_POOL, ("osSKU",), "AzureLinux4", "is not one of OSSKU"),
+        (REGISTRY, ("sku", "name"), "Enterprise", "is not one of SkuName"),
+        (VAULT, ("properties", "enablePurgeProtecton"), True, "not a property of VaultPropertiesArgs"),
+    ],
+)
+def test_the_sdk_type_check_catches_a_typo(
+    prod: Evaluation, resource_type: str, path: tuple[str, ...], value: object, fragment: str
+) -> None:
+    inputs = copy.deepcopy(prod.one(resource_type).inputs)
+    target = inputs
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    (problem,) = check_inputs(resource_type, inputs)
+    assert fragment in problem
