@@ -51,6 +51,7 @@ else:
         class_name=settings.local.ingress_class_name,
         controller_namespace=settings.local.ingress_controller_namespace,
         skip_await=True,
+        serves_tls=False,
     )
 
 # Every Kubernetes object goes through this one explicit provider.

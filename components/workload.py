@@ -79,6 +79,8 @@ class IngressFacts:
     """The stack's certificate vault, for `certificateName`."""
     skip_await: bool = False
     """No controller will publish a load balancer status (a local cluster): do not wait for one."""
+    serves_tls: bool = True
+    """Certificates come from Key Vault through the AKS add-on; a local cluster has neither."""
 
 
 @dataclass(frozen=True)

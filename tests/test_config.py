@@ -172,8 +172,6 @@ BAD_CONFIGS: list[tuple[str, str, dict, dict, dict | None, list[str]]] = [
      ["platform:services.admin.web.ingress.tls", "is not a certificate URI"]),
     ("certificate-name-without-vault", "staging", {"platform:aks": {"keyVault": None}}, {}, None,
      ["platform:services.admin.web.ingress.tls.certificateName", "needs `aks.keyVault`"]),
-    ("tls-on-a-local-cluster", "dev", _ingress_patch(tls={"certificateUri": "https://kv-shared.vault.azure.net/certificates/a"}),
-     {}, None, ["stack 'dev'", "platform:services.admin.web.ingress.tls", "no Key Vault integration"]),
     ("ingress-host-not-a-dns-name", "staging", _ingress_patch(host="Admin_UI"), {}, None,
      ["platform:services.admin.web.ingress", "is not a lower-case DNS name"]),
     ("allowlist-entry-not-a-cidr", "staging", _ingress_patch(allowedSourceRanges=["office"]), {}, None,

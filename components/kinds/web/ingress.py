@@ -41,7 +41,7 @@ def controller_peer(facts: IngressFacts) -> dict:
 
 def certificate_uri(spec: WebIngress, facts: IngressFacts) -> pulumi.Input[str] | None:
     tls = spec.tls
-    if tls is None:
+    if tls is None or not facts.serves_tls:
         return None
     if tls.certificate_uri is not None:
         return tls.certificate_uri
@@ -85,7 +85,7 @@ def build_ingress(
         },
     }
     ingress_spec: dict = {"ingress_class_name": facts.class_name, "rules": [rule]}
-    if spec.tls is not None:
+    if spec.tls is not None and facts.serves_tls:
         ingress_spec["tls"] = [{"hosts": [spec.host], "secret_name": TLS_SECRET_NAME}]
     return k8s.networking.v1.Ingress(
         resource_name,

@@ -54,7 +54,7 @@ class WebIngress(Model):
 
     host: str = Field(description="The app's hostname in this stack, e.g. 'admin.example.com'.")
     tls: IngressTls | None = Field(
-        None, description="The certificate; required in prod, unavailable on a local cluster."
+        None, description="The certificate: required in prod; a local cluster serves no TLS."
     )
     allowed_source_ranges: list[Cidr] = Field(
         default_factory=list, description="Client ranges allowed in; empty means everyone (refused in prod)."
