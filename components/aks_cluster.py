@@ -17,7 +17,7 @@ from pulumi_azure_native import authorization, containerservice, managedidentity
 from components.certificate_vault import CertificateVault, CertificateVaultArgs
 from components.container_registry import ContainerRegistry, ContainerRegistryArgs
 from components.kubeconfig import to_non_interactive
-from settings.model import AksSettings, MaintenanceWindow, NodePool, UserNodePool
+from settings.model import AksSettings, MaintenanceWindow, NodePool
 
 # Built-in role that lets the cluster identity join its load balancers and
 # nodes to our subnet (required with a bring-your-own VNet).
@@ -148,7 +148,7 @@ class AksCluster(pulumi.ComponentResource):
         )
         return identity, role
 
-    def _pool(self, name: str, mode: str, pool: NodePool | UserNodePool, subnet: network.Subnet) -> dict:
+    def _pool(self, name: str, mode: str, pool: NodePool, subnet: network.Subnet) -> dict:
         s = self._args.settings
         profile: dict = {
             "name": name,
@@ -257,7 +257,10 @@ class AksCluster(pulumi.ComponentResource):
                 resource_group_name=group.name,
                 resource_name_=cluster.name,
                 **profile,
-                opts=self._child(ignore_changes=ignored),
+                # vmSize is force-new (pulumi-azure-native provider/pkg/gen/replacement.go)
+                # and the pool's name is fixed, so a replacement must delete first.
+                # Prod's protection refuses that: add a pool under a new name instead.
+                opts=self._child(ignore_changes=ignored, delete_before_replace=True),
             )
 
     def _build_registry(self, group: resources.ResourceGroup, cluster: containerservice.ManagedCluster) -> None:

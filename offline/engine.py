@@ -105,6 +105,7 @@ class Registration:
     """URNs this resource waits for (depends_on and inputs from other resources)."""
     aliases: list[dict[str, Any]] = field(default_factory=list)
     """Earlier identities of this resource (alias specs), so a move is not a replace."""
+    delete_before_replace: bool = False
 
 
 @dataclass
@@ -229,6 +230,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     urn=response.urn,
                     dependencies=list(request.dependencies),
                     aliases=[json_format.MessageToDict(alias) for alias in request.aliases],
+                    delete_before_replace=bool(request.deleteBeforeReplace),
                 )
             )
         return response

@@ -201,7 +201,9 @@ def test_every_namespace_denies_egress_but_dns_and_the_datadog_agent(
         )
     # No ipBlock at all: under Cilium an ipBlock never matches pods.
     assert "ipBlock" not in str(dns) + str(agent)
-    assert not [m for m in ev.manifests() if m["metadata"].get("name") == "allow-declared-egress"]
+    # The admin app's database, declared in the base, is the only range it may reach.
+    (database,) = k8s(ev, "NetworkPolicy", "allow-declared-egress")["spec"]["egress"]
+    assert database == {"to": [{"ipBlock": {"cidr": "10.20.0.0/24"}}], "ports": [{"protocol": "TCP", "port": 5432}]}
 
 
 def test_declared_egress_opens_only_its_ranges_and_never_the_metadata_endpoint(attached: Evaluation) -> None:
@@ -234,6 +236,7 @@ def test_user_pools_are_agent_pools_merged_by_name(attached: Evaluation) -> None
         assert pool.inputs["resourceName"] == cluster.inputs["resourceName"]
         assert cluster.urn in pool.dependencies
         assert pool.ignore_changes == ["count"]
+        assert pool.delete_before_replace  # a same-name replacement must free the name first
 
 
 # ------------------------------------- request bodies against the SDK's types
