@@ -7,6 +7,7 @@ from __future__ import annotations
 import pulumi
 
 from components.service import ClusterFacts, Service, ServiceArgs
+from components.workload import IngressFacts
 from settings import load_settings
 
 # Validate everything first: a bad config registers no resource at all.
@@ -21,7 +22,24 @@ if settings.target == "aks":
 
     assert settings.aks is not None
     cluster = AksCluster(
-        "aks", AksClusterArgs(stack=stack, environment=environment, cluster_name=cluster_name, settings=settings.aks)
+        "aks",
+        AksClusterArgs(
+            stack=stack,
+            environment=environment,
+            cluster_name=cluster_name,
+            settings=settings.aks,
+            key_vault_certificates=settings.uses_key_vault_certificates,
+        ),
+    )
+    # The application routing add-on's managed NGINX: its class, namespace and
+    # pod label (Azure/aks-app-routing-operator @ 3c53beff pkg/config/config.go
+    # DefaultNs, pkg/controller/nginxingress/default.go DefaultIcName,
+    # pkg/manifests/types.go PodLabels; AKSDOCS articles/aks/app-routing.md).
+    ingress = IngressFacts(
+        class_name="webapprouting.kubernetes.azure.com",
+        controller_namespace="app-routing-system",
+        controller_pod_labels={"app": "nginx"},
+        key_vault_uri=cluster.key_vault_uri,
     )
     pulumi.export("resourceGroupName", cluster.resource_group_name)
     pulumi.export("oidcIssuerUrl", cluster.oidc_issuer_url)
@@ -29,10 +47,18 @@ else:
     from components.local_cluster import LocalCluster, LocalClusterArgs
 
     cluster = LocalCluster("local", LocalClusterArgs(settings=settings.local))
+    ingress = IngressFacts(
+        class_name=settings.local.ingress_class_name,
+        controller_namespace=settings.local.ingress_controller_namespace,
+        skip_await=True,
+        serves_tls=False,
+    )
 
 # Every Kubernetes object goes through this one explicit provider.
 on_cluster = pulumi.ResourceOptions(providers=[cluster.provider])
-facts = ClusterFacts(kubernetes_minor=settings.kubernetes_minor, spread_across_zones=settings.has_zones)
+facts = ClusterFacts(
+    kubernetes_minor=settings.kubernetes_minor, spread_across_zones=settings.has_zones, ingress=ingress
+)
 
 services = {
     name: Service(

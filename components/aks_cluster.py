@@ -14,6 +14,8 @@ import pulumi_kubernetes as k8s
 # Azure service and costs seconds at every preview.
 from pulumi_azure_native import authorization, containerservice, managedidentity, network, resources
 
+from components.certificate_vault import CertificateVault, CertificateVaultArgs
+from components.container_registry import ContainerRegistry, ContainerRegistryArgs
 from components.kubeconfig import to_non_interactive
 from settings.model import AksSettings, MaintenanceWindow, NodePool
 
@@ -29,17 +31,22 @@ class AksClusterArgs:
     environment: str
     cluster_name: str
     settings: AksSettings
+    key_vault_certificates: bool = False
+    """Some Ingress takes its certificate from Key Vault: the add-on needs the CSI secrets provider."""
 
 
 class AksCluster(pulumi.ComponentResource):
     """Resource group, VNet and subnet, user-assigned identity, the
-    ManagedCluster with both node pools, and both maintenance windows."""
+    ManagedCluster with its inline system pool, the user pools, both
+    maintenance windows, and the registry and certificate vault if configured."""
 
     provider: k8s.Provider
     cluster_name: pulumi.Output[str]
     resource_group_name: pulumi.Output[str]
     kubeconfig: pulumi.Output[str]
     oidc_issuer_url: pulumi.Output[str]
+    key_vault_uri: pulumi.Output[str] | None
+    """Where `certificateName` certificates live; None without `aks.keyVault`."""
 
     def __init__(self, name: str, args: AksClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("platform:cluster:AksCluster", name, None, opts)
@@ -52,9 +59,12 @@ class AksCluster(pulumi.ComponentResource):
         self._client = authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=self))
         group = self._build_resource_group()
         subnet = self._build_network(group)
-        identity = self._build_identity(group, subnet)
-        cluster = self._build_cluster(group, subnet, identity)
+        identity, subnet_role = self._build_identity(group, subnet)
+        cluster = self._build_cluster(group, subnet, identity, subnet_role)
+        self._build_user_pools(group, subnet, cluster)
         self._build_maintenance(group, cluster)
+        self._build_registry(group, cluster)
+        self.key_vault_uri = self._build_certificate_vault(group, cluster)
         self.kubeconfig = self._build_kubeconfig(group, cluster)
         self.provider = k8s.Provider(
             f"{name}-k8s",
@@ -110,7 +120,7 @@ class AksCluster(pulumi.ComponentResource):
 
     def _build_identity(
         self, group: resources.ResourceGroup, subnet: network.Subnet
-    ) -> managedidentity.UserAssignedIdentity:
+    ) -> tuple[managedidentity.UserAssignedIdentity, authorization.RoleAssignment]:
         # A user-assigned identity exists before the cluster, so its subnet
         # permission is in place when AKS first needs it.
         identity = managedidentity.UserAssignedIdentity(
@@ -121,7 +131,7 @@ class AksCluster(pulumi.ComponentResource):
             tags=self._tags(),
             opts=self._child(),
         )
-        authorization.RoleAssignment(
+        role = authorization.RoleAssignment(
             "subnet-network-contributor",
             role_assignment_name=str(
                 uuid.uuid5(uuid.NAMESPACE_URL, f"{self._cluster_name}/subnet-network-contributor")
@@ -136,7 +146,7 @@ class AksCluster(pulumi.ComponentResource):
             scope=subnet.id,
             opts=self._child(),
         )
-        return identity
+        return identity, role
 
     def _pool(self, name: str, mode: str, pool: NodePool, subnet: network.Subnet) -> dict:
         s = self._args.settings
@@ -168,6 +178,7 @@ class AksCluster(pulumi.ComponentResource):
         group: resources.ResourceGroup,
         subnet: network.Subnet,
         identity: managedidentity.UserAssignedIdentity,
+        subnet_role: authorization.RoleAssignment,
     ) -> containerservice.ManagedCluster:
         s = self._args.settings
         net = s.network
@@ -185,10 +196,12 @@ class AksCluster(pulumi.ComponentResource):
                 "upgrade_channel": s.upgrade_channel,
                 "node_os_upgrade_channel": s.node_os_upgrade_channel,
             },
-            agent_pool_profiles=[
-                self._pool("system", "System", s.system_pool, subnet),
-                self._pool("user", "User", s.user_pool, subnet),
-            ],
+            # Only the system pool is inline: ARM needs one at creation, and AKS
+            # refuses new pools through cluster updates ("use per agent pool
+            # operations", pulumi-azure-native #579/#2719). User pools are
+            # AgentPool resources, as the AVM models them (Azure/bicep-registry-modules
+            # avm/res/container-service/managed-cluster main.bicep l.130-133, l.662).
+            agent_pool_profiles=[self._pool("system", "System", s.system_pool, subnet)],
             enable_rbac=True,
             disable_local_accounts=True,
             aad_profile={
@@ -201,6 +214,7 @@ class AksCluster(pulumi.ComponentResource):
             network_profile={
                 "network_plugin": "azure",
                 "network_plugin_mode": "overlay",
+                "network_dataplane": net.network_dataplane,
                 "network_policy": net.network_policy,
                 "pod_cidr": net.pod_cidr,
                 "service_cidr": net.service_cidr,
@@ -210,9 +224,90 @@ class AksCluster(pulumi.ComponentResource):
             },
             oidc_issuer_profile={"enabled": True},
             security_profile={"workload_identity": {"enabled": True}},
+            # The application routing add-on: managed NGINX in app-routing-system
+            # (pulumi_azure_native 3.29.0 containerservice/_inputs.py
+            # ManagedClusterIngressProfileWebAppRoutingArgs).
+            ingress_profile={"web_app_routing": {"enabled": True}},
+            addon_profiles=self._addons(),
             tags=self._tags(),
-            opts=self._child(ignore_changes=self._drift_owned_by_azure()),
+            # Created only once AKS's identity may join the subnet: role
+            # assignments take time to propagate (mspnp/aks-baseline
+            # workload-team/cluster-stamp.bicep l.992-1008 orders it the same way).
+            opts=self._child(ignore_changes=self._drift_owned_by_azure(), depends_on=[subnet_role]),
         )
+
+    def _addons(self) -> dict:
+        if not self._args.key_vault_certificates:
+            return {}
+        # The Key Vault CSI provider the add-on mounts certificates with: the
+        # add-on key mspnp/aks-baseline uses (workload-team/cluster-stamp.bicep l.846).
+        return {"azureKeyvaultSecretsProvider": {"enabled": True}}
+
+    def _build_user_pools(
+        self, group: resources.ResourceGroup, subnet: network.Subnet, cluster: containerservice.ManagedCluster
+    ) -> None:
+        ignored = ["count"]  # the cluster autoscaler owns it
+        if self._args.settings.upgrade_channel in ("stable", "rapid"):
+            ignored.append("orchestratorVersion")
+        for pool in self._args.settings.user_pools:
+            profile = self._pool(pool.name, "User", pool, subnet)
+            containerservice.AgentPool(
+                f"pool-{pool.name}",
+                agent_pool_name=profile.pop("name"),
+                resource_group_name=group.name,
+                resource_name_=cluster.name,
+                **profile,
+                # vmSize is force-new (pulumi-azure-native provider/pkg/gen/replacement.go)
+                # and the pool's name is fixed, so a replacement must delete first.
+                # Prod's protection refuses that: add a pool under a new name instead.
+                opts=self._child(ignore_changes=ignored, delete_before_replace=True),
+            )
+
+    def _build_registry(self, group: resources.ResourceGroup, cluster: containerservice.ManagedCluster) -> None:
+        a = self._args
+        if a.settings.registry is None:
+            return
+        ContainerRegistry(
+            "acr",
+            ContainerRegistryArgs(
+                settings=a.settings.registry,
+                stack=a.stack,
+                cluster_name=self._cluster_name,
+                resource_group_name=group.name,
+                location=group.location,
+                # SDK 3.29.0 managed_cluster.py: "The only accepted key is 'kubeletidentity'".
+                kubelet_object_id=cluster.identity_profile.apply(lambda ids: ids["kubeletidentity"].object_id),
+                subscription_id=self._client.subscription_id,
+                tags=self._tags(),
+                protect=self._protect,
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _build_certificate_vault(
+        self, group: resources.ResourceGroup, cluster: containerservice.ManagedCluster
+    ) -> pulumi.Output[str] | None:
+        a = self._args
+        if a.settings.key_vault is None:
+            return None
+        vault = CertificateVault(
+            "kv",
+            CertificateVaultArgs(
+                settings=a.settings.key_vault,
+                stack=a.stack,
+                cluster_name=self._cluster_name,
+                resource_group_name=group.name,
+                location=group.location,
+                tenant_id=a.settings.tenant_id or self._client.tenant_id,
+                subscription_id=self._client.subscription_id,
+                # SDK 3.29.0 outputs.py ManagedClusterIngressProfileWebAppRoutingResponse.identity.
+                add_on_object_id=cluster.ingress_profile.apply(lambda p: p.web_app_routing.identity.object_id),
+                tags=self._tags(),
+                protect=self._protect,
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return vault.vault_uri
 
     def _drift_owned_by_azure(self) -> list[str]:
         """Properties Azure changes on its own; a deploy must never undo them."""

@@ -27,6 +27,8 @@ from settings.model import DatadogSettings
 
 NAMESPACE = "datadog"
 NAME = "datadog-agent"
+AGENT_SELECTOR = {"app.kubernetes.io/name": NAME}
+"""Selects the agent pods: the DaemonSet's selector and service namespaces' egress peer."""
 HEALTH_PORT = 5555
 KSM_COLLECTORS = [
     "nodes", "pods", "services", "resourcequotas", "replicationcontrollers", "limitranges",
@@ -267,7 +269,7 @@ class DatadogAgent(pulumi.ComponentResource):
         confd: k8s.core.v1.ConfigMap,
     ) -> k8s.apps.v1.DaemonSet:
         labels = self._labels()
-        selector = {"app.kubernetes.io/name": NAME}
+        selector = dict(AGENT_SELECTOR)
         volumes, mounts = self._volumes()
         return k8s.apps.v1.DaemonSet(
             "datadog-agent",

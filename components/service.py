@@ -10,7 +10,7 @@ import pulumi_kubernetes as k8s
 
 from components.kinds.registry import KINDS
 from components.service_namespace import ServiceNamespace, ServiceNamespaceArgs
-from components.workload import KindContext, SecretRef, WorkloadIdentity
+from components.workload import IngressFacts, KindContext, SecretRef, WorkloadIdentity
 from settings.model import ServiceSpec
 
 
@@ -21,6 +21,8 @@ class ClusterFacts:
     kubernetes_minor: str
     """Pins the Pod Security Admission version of the namespace."""
     spread_across_zones: bool = False
+    ingress: IngressFacts | None = None
+    """The ingress controller web apps are reached through."""
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,9 @@ class Service(pulumi.ComponentResource):
         self._args = args
         namespace = ServiceNamespace(
             name,
-            ServiceNamespaceArgs(identity=self._identity(name), quota=args.spec.quota, cluster=args.cluster),
+            ServiceNamespaceArgs(
+                identity=self._identity(name), quota=args.spec.quota, cluster=args.cluster, egress=args.spec.egress
+            ),
             opts=pulumi.ResourceOptions(parent=self),
         )
         identity = self._identity(namespace.name)
@@ -55,6 +59,7 @@ class Service(pulumi.ComponentResource):
             spread_across_zones=args.cluster.spread_across_zones,
             default_image=args.spec.default_image,
             namespace_component=namespace,
+            ingress=args.cluster.ingress,
         ), inside)  # fmt: skip
         self.namespace = namespace.name
         self.register_outputs({"namespace": self.namespace})

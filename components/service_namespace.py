@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.egress_policies import build_egress_policies
 from components.workload import WorkloadIdentity
+from settings.egress import EgressRule
 from settings.model import Quota
 
 if TYPE_CHECKING:
@@ -21,11 +23,14 @@ class ServiceNamespaceArgs:
     """The service's identity; its namespace is the namespace's own name."""
     quota: Quota
     cluster: ClusterFacts
+    egress: list[EgressRule] = field(default_factory=list)
+    """Where the service's pods may connect besides DNS and the Datadog agent."""
 
 
 class ServiceNamespace(pulumi.ComponentResource):
     """Namespace with Pod Security 'restricted' at a pinned version,
-    default-deny ingress (each kind opens what it serves), and a ResourceQuota
+    default-deny ingress (each kind opens what it serves), default-deny egress
+    (DNS, the Datadog agent and the declared egress open), and a ResourceQuota
     with a LimitRange."""
 
     name: pulumi.Output[str]
@@ -38,6 +43,7 @@ class ServiceNamespace(pulumi.ComponentResource):
         self.name = namespace.metadata.name
         child = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
         self._build_default_deny(child)
+        build_egress_policies(self._service, self._args.identity, self._args.egress, child)
         self._build_quota(child)
         self.register_outputs({"name": self.name})
 

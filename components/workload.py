@@ -67,6 +67,23 @@ class SecretRef:
 
 
 @dataclass(frozen=True)
+class IngressFacts:
+    """The cluster's ingress controller, as a web app's Ingress and NetworkPolicy see it."""
+
+    class_name: str
+    controller_namespace: str
+    """The only namespace whose pods may reach a web port."""
+    controller_pod_labels: dict[str, str] = field(default_factory=dict)
+    """Narrows the peer to the controller's pods; empty admits the whole namespace."""
+    key_vault_uri: pulumi.Output[str] | None = field(default=None, compare=False)
+    """The stack's certificate vault, for `certificateName`."""
+    skip_await: bool = False
+    """No controller will publish a load balancer status (a local cluster): do not wait for one."""
+    serves_tls: bool = True
+    """Certificates come from Key Vault through the AKS add-on; a local cluster has neither."""
+
+
+@dataclass(frozen=True)
 class KindContext:
     """What a Service hands each of its kinds: children take their inputs from their parent."""
 
@@ -75,3 +92,4 @@ class KindContext:
     spread_across_zones: bool
     default_image: str | None
     namespace_component: pulumi.Resource | None = field(default=None, compare=False)
+    ingress: IngressFacts | None = None

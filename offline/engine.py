@@ -31,6 +31,8 @@ STACKS = ("prod", "staging", "dev")
 TENANT_ID = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 SUBSCRIPTION_ID = "00000000-1111-2222-3333-444444444444"
 SERVER_ID = "6dae42f8-4368-4678-94ff-3960e28e3630"  # AKS AAD server app, the same for every cluster
+KUBELET_OBJECT_ID = "4b0e1e70-0000-0000-0000-0000000000a1"
+APP_ROUTING_OBJECT_ID = "a99f0e70-0000-0000-0000-0000000000a2"
 
 
 def devicecode_kubeconfig(cluster: str) -> str:
@@ -103,6 +105,7 @@ class Registration:
     """URNs this resource waits for (depends_on and inputs from other resources)."""
     aliases: list[dict[str, Any]] = field(default_factory=list)
     """Earlier identities of this resource (alias specs), so a move is not a replace."""
+    delete_before_replace: bool = False
 
 
 @dataclass
@@ -165,10 +168,17 @@ class PlatformMocks(pulumi.runtime.Mocks):
                     i: {"principalId": "p", "clientId": "c"} for i in args.inputs["identity"]["userAssignedIdentities"]
                 },
             }
+            # Identities AKS creates: the kubelet's and the app routing add-on's.
+            state["identityProfile"] = {"kubeletidentity": {"objectId": KUBELET_OBJECT_ID, "clientId": "c"}}
+            state["ingressProfile"] = {
+                "webAppRouting": {"enabled": True, "identity": {"objectId": APP_ROUTING_OBJECT_ID, "clientId": "c"}}
+            }
             state["oidcIssuerProfile"] = {
                 "enabled": True,
                 "issuerURL": f"https://japaneast.oic.prod-aks.azure.com/{TENANT_ID}/{args.name}/",
             }
+        if args.typ == "azure-native:keyvault:Vault":
+            state["properties"] = {"vaultUri": f"https://{args.inputs['vaultName']}.vault.azure.net/"}
         if args.typ == "azure-native:resources:ResourceGroup":
             state["name"] = args.inputs.get("resourceGroupName", args.name)
         if args.typ == "azure-native:managedidentity:UserAssignedIdentity":
@@ -220,6 +230,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     urn=response.urn,
                     dependencies=list(request.dependencies),
                     aliases=[json_format.MessageToDict(alias) for alias in request.aliases],
+                    delete_before_replace=bool(request.deleteBeforeReplace),
                 )
             )
         return response

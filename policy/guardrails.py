@@ -15,6 +15,7 @@ every other rule ordinary values."""
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -170,6 +171,45 @@ def secrets_from_secret_config(resource_type: str, props: Mapping[str, Any], con
     return problems
 
 
+# The Azure Instance Metadata Service hands out the node's identity tokens
+# (AKSDOCS articles/aks/operator-best-practices-cluster-security.md l.73-99,
+# MicrosoftDocs/azure-aks-docs @ fb060abe: block it with ipBlock.except).
+METADATA_ENDPOINT = ipaddress.ip_address("169.254.169.254")
+
+
+def _opens_metadata_endpoint(block: Mapping[str, Any]) -> bool:
+    try:
+        if METADATA_ENDPOINT not in ipaddress.ip_network(str(block.get("cidr")), strict=False):
+            return False
+        excepted = [ipaddress.ip_network(str(cidr), strict=False) for cidr in block.get("except") or []]
+    except ValueError:
+        return False  # not a range at all: the API server refuses it
+    return not any(METADATA_ENDPOINT in cidr for cidr in excepted)
+
+
+def egress_keeps_metadata_closed(resource_type: str, props: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:
+    # Defence in depth: settings/egress.py refuses the endpoint itself in a
+    # service's declared egress and excepts it from every range that covers it.
+    if resource_type != "kubernetes:networking.k8s.io/v1:NetworkPolicy":
+        return []
+    problems = []
+    for index, rule in enumerate((props.get("spec") or {}).get("egress") or []):
+        peers = rule.get("to") or []
+        if not peers:
+            problems.append(
+                f"egress rule {index} allows every destination, the metadata endpoint {METADATA_ENDPOINT} too: "
+                "name its destinations"
+            )
+        for peer in peers:
+            block = peer.get("ipBlock")
+            if block and _opens_metadata_endpoint(block):
+                problems.append(
+                    f"egress rule {index} opens {block.get('cidr')} without excepting {METADATA_ENDPOINT}/32 "
+                    "(the instance metadata endpoint hands out node identity tokens)"
+                )
+    return problems
+
+
 @dataclass(frozen=True)
 class Guardrail:
     name: str
@@ -199,6 +239,8 @@ GUARDRAILS = [
     Guardrail("prod-aks-guardrails", "Prod AKS keeps local accounts off, the Standard tier and auto-upgrade.",
               prod_aks_guardrails,
               config_schema={"environments": {"type": "array", "items": {"type": "string"}, "default": ["prod"]}}),
+    Guardrail("egress-keeps-metadata-closed", "No egress NetworkPolicy opens the instance metadata endpoint.",
+              egress_keeps_metadata_closed),
     Guardrail("secrets-from-secret-config", "Kubernetes Secrets hold only Pulumi secret values.",
               secrets_from_secret_config, reads_secrets=True),
 ]  # fmt: skip

@@ -8,12 +8,14 @@ import ipaddress
 import re
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from components.kinds.jobs.spec import BatchJobSpec, jobs_peak_footprint, unique_job_names
+from components.kinds.web.ingress_spec import IngressTls
 from components.kinds.web.spec import WebSpec
 from components.kinds.worker.spec import WorkerSpec
 from settings.base import Model, RuleViolationError
+from settings.egress import EgressRule
 from settings.types import (
     Cidr,
     ClockTime,
@@ -105,6 +107,72 @@ class SystemNodePool(NodePool):
     max_count: int = Field(3, ge=1, le=1000, description="Autoscaler upper bound.")
 
 
+class UserNodePool(NodePool):
+    """A pool for the services' workloads, managed as its own AgentPool
+    resource so adding, resizing or replacing one is an ordinary change."""
+
+    # Linux pool names: a lower-case letter, then up to 11 lower-case letters
+    # or digits (the AKS agent pool name rule; not re-checked upstream here).
+    name: str = Field(pattern=r"^[a-z][a-z0-9]{0,11}$", description="Pool name, e.g. 'user' (at most 12 characters).")
+
+
+def unique_pool_names(pools: list[UserNodePool]) -> list[UserNodePool]:
+    names = [pool.name for pool in pools]
+    for name in names:
+        if names.count(name) > 1:
+            raise ValueError(f"duplicate pool name {name!r}")
+    if "system" in names:
+        raise ValueError("'system' is the inline system pool's name: choose another")
+    return pools
+
+
+class ContainerRegistrySettings(Model):
+    """The Azure Container Registry the kubelets pull private images from:
+    created by the program, or an existing one by resource ID."""
+
+    resource_id: str | None = Field(
+        None,
+        pattern=r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.ContainerRegistry/registries/[a-zA-Z0-9]{5,50}$",
+        description="Attach this existing registry instead of creating one.",
+    )
+    name: str | None = Field(
+        None,
+        pattern=r"^[a-zA-Z0-9]{5,50}$",
+        description="Name of the created registry; defaults to 'acrplatform<stack>'.",
+    )
+    sku: Literal["Basic", "Standard", "Premium"] = Field("Standard", description="SKU of the created registry.")
+
+    def registry_name(self, stack: str) -> str:
+        if self.resource_id is not None:
+            return self.resource_id.rsplit("/", 1)[1]
+        return self.name or "acrplatform" + re.sub(r"[^a-z0-9]", "", stack.lower())
+
+    def login_server(self, stack: str) -> str:
+        """'<name>.azurecr.io': the registry host images must name (public cloud, no domain-label scope)."""
+        return f"{self.registry_name(stack).lower()}.azurecr.io"
+
+
+class KeyVaultSettings(Model):
+    """The Key Vault the application routing add-on reads TLS certificates
+    from: one per stack created by the program, or an existing one by ID."""
+
+    resource_id: str | None = Field(
+        None,
+        pattern=r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.KeyVault/vaults/[a-zA-Z0-9-]{3,24}$",
+        description="Use this existing vault instead of creating one.",
+    )
+    name: str | None = Field(
+        None,
+        pattern=r"^[a-zA-Z][a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$",
+        description="Name of a created vault; default 'kv-platform-<stack>'.",
+    )
+
+    def vault_name(self, stack: str) -> str:
+        if self.resource_id is not None:
+            return self.resource_id.rsplit("/", 1)[1]
+        return self.name or f"kv-platform-{stack}"[:24]
+
+
 class AksNetwork(Model):
     """Azure CNI overlay networking: nodes get VNet IPs, pods an overlay range."""
 
@@ -113,9 +181,33 @@ class AksNetwork(Model):
     pod_cidr: Cidr = Field("192.168.0.0/16", description="Overlay range for pod IPs; must not overlap the VNet.")
     service_cidr: Cidr = Field("172.16.0.0/16", description="Range for ClusterIP Services.")
     dns_service_ip: IpAddress = Field("172.16.0.10", description="kube-dns address; must sit inside serviceCidr.")
-    network_policy: Literal["azure", "calico", "cilium"] = Field(
-        "azure", description="Engine that enforces NetworkPolicy objects."
+    # Cilium by default: Azure NPM ('azure') is retired on Linux from
+    # 2028-09-30 (AKSDOCS includes/azure-network-policy-manager-linux-retirement.md,
+    # MicrosoftDocs/azure-aks-docs @ fb060abe), and changing either field later
+    # replaces the cluster (pulumi-azure-native provider/pkg/gen/replacement.go).
+    network_dataplane: Literal["azure", "cilium"] = Field(
+        "cilium", description="Dataplane of Azure CNI: 'cilium' (eBPF) or 'azure'."
     )
+    network_policy: Literal["azure", "calico", "cilium"] = Field(
+        "cilium", description="Engine that enforces NetworkPolicy objects; 'cilium' needs networkDataplane 'cilium'."
+    )
+
+    @model_validator(mode="after")
+    def _policy_fits_dataplane(self) -> AksNetwork:
+        # NetworkPolicy 'cilium': "This requires networkDataplane to be 'cilium'"
+        # (azure-rest-api-specs containerservice aks/stable/2025-09-01
+        # managedClusters.json, ContainerServiceNetworkProfile; same text in
+        # pulumi_azure_native 3.29.0 containerservice/_enums.py NetworkPolicy).
+        # The Cilium dataplane enforces policy itself, so NPM or Calico beside it
+        # is refused too (AKSDOCS articles/aks/update-azure-cni.md: moving to
+        # Cilium uninstalls an existing NPM or Calico engine).
+        if (self.network_policy == "cilium") != (self.network_dataplane == "cilium"):
+            raise ValueError(
+                f"networkPolicy '{self.network_policy}' does not work with networkDataplane "
+                f"'{self.network_dataplane}': use both 'cilium' (the default), "
+                "or dataplane 'azure' with 'azure' or 'calico'"
+            )
+        return self
 
     @model_validator(mode="after")
     def _ranges_fit(self) -> AksNetwork:
@@ -159,7 +251,16 @@ class AksSettings(Model):
     system_pool: SystemNodePool = Field(
         default_factory=SystemNodePool, description="Pool for cluster add-ons only (tainted CriticalAddonsOnly)."
     )
-    user_pool: NodePool = Field(default_factory=NodePool, description="Pool for the services' workloads.")
+    user_pools: list[UserNodePool] = Field(
+        default_factory=lambda: [UserNodePool(name="user")],
+        description="Pools for the services' workloads, by name (a stack's list merges into the base by name).",
+    )
+    registry: ContainerRegistrySettings | None = Field(
+        None, description="Container registry the nodes pull from with AcrPull; none means public images only."
+    )
+    key_vault: KeyVaultSettings | None = Field(
+        None, description="Key Vault of the services' TLS certificates (`web.ingress.tls.certificateName`)."
+    )
     network: AksNetwork = Field(default_factory=AksNetwork)
     api_server_authorized_ip_ranges: list[Cidr] = Field(
         min_length=1, description="Only these ranges reach the API server (no default: an open API server is a choice)."
@@ -176,6 +277,8 @@ class AksSettings(Model):
         ),
     )
     protect: bool = Field(False, description="Refuse to delete the cluster and resource group.")
+
+    _unique_pool_names = field_validator("user_pools")(unique_pool_names)
 
     @model_validator(mode="after")
     def _version_matches_channel(self) -> AksSettings:
@@ -207,6 +310,12 @@ class LocalSettings(Model):
         "aks-platform-local", min_length=1, description="Context to use, e.g. 'kind-kind' or 'docker-desktop'."
     )
     kubernetes_version: MinorVersion = Field("1.34", description="MAJOR.MINOR of the local API server.")
+    ingress_class_name: K8sName = Field(
+        "nginx", description="IngressClass of your local ingress controller (kind and minikube: 'nginx')."
+    )
+    ingress_controller_namespace: K8sName = Field(
+        "ingress-nginx", description="Namespace of that controller; only it may reach the web port."
+    )
 
 
 # ---------------------------------------------------------------------- services
@@ -242,6 +351,10 @@ class ServiceSpec(Model):
     worker: WorkerSpec | None = Field(None, description="A long-running worker with no web port (queue consumer).")
     jobs: list[BatchJobSpec] = Field(default_factory=list, description="Scheduled batch jobs (CronJobs).")
     quota: Quota = Field(default_factory=Quota)
+    egress: list[EgressRule] = Field(
+        default_factory=list,
+        description="Where the service's pods may connect besides DNS and the Datadog agent; all else is denied.",
+    )
 
     _unique_job_names = field_validator("jobs")(unique_job_names)
 
@@ -413,6 +526,44 @@ class PlatformSettings(Model):
             raise RuleViolationError(problems)
         return self
 
+    @model_validator(mode="after")
+    def _images_come_from_the_attached_registry(self, info: ValidationInfo) -> PlatformSettings:
+        # Only the attached registry grants the kubelets AcrPull; any other
+        # ACR would fail to pull at deploy time, so it fails here instead.
+        if self.target != "aks" or self.aks is None:
+            return self
+        registry = self.aks.registry
+        attached = registry.login_server((info.context or {}).get("stack", "")) if registry else None
+        problems = []
+        for path, image in service_images(self.services):
+            host = image.split("/", 1)[0] if "/" in image else ""
+            if not host.endswith(".azurecr.io") or host == attached:
+                continue
+            reason = f"is not the attached registry {attached}" if attached else "needs `aks.registry` to be attached"
+            problems.append((path, f"{host} {reason}: the nodes could not pull it"))
+        if problems:
+            raise RuleViolationError(problems)
+        return self
+
+    @model_validator(mode="after")
+    def _certificates_have_a_vault(self) -> PlatformSettings:
+        # A local cluster has no Key Vault integration: its Ingress serves no TLS
+        # (README, "A hostname and a certificate for a web app").
+        if self.target == "local":
+            return self
+        problems = []
+        for path, tls in service_tls(self.services):
+            if tls.certificate_name is not None and (self.aks is None or self.aks.key_vault is None):
+                problems.append((f"{path}.certificateName", "needs `aks.keyVault`, the vault that holds it"))
+        if problems:
+            raise RuleViolationError(problems)
+        return self
+
+    @property
+    def uses_key_vault_certificates(self) -> bool:
+        """Whether any Ingress takes its certificate from Key Vault, so the add-on needs the CSI provider."""
+        return any(True for _ in service_tls(self.services))
+
     def cluster_name(self, stack: str) -> str:
         """The cluster's name: the AKS resource name, or the local kubeconfig context."""
         if self.target == "local":
@@ -432,6 +583,28 @@ class PlatformSettings(Model):
             return self.local.kubernetes_version
         assert self.aks is not None
         return minor_of(self.aks.kubernetes_version or "1.34")
+
+
+def service_images(services: dict[str, ServiceSpec]) -> list[tuple[str, str]]:
+    """(config key, image) of every container image the services run."""
+    found = []
+    for name, spec in services.items():
+        if spec.web is not None:
+            found += [(f"services.{name}.web.app.image", spec.web.app.image),
+                      (f"services.{name}.web.nginx.image", spec.web.nginx.image)]  # fmt: skip
+        if spec.worker is not None:
+            found.append((f"services.{name}.worker.image", spec.worker.image))
+        found += [(f"services.{name}.jobs[{i}].image", job.image) for i, job in enumerate(spec.jobs) if job.image]
+    return found
+
+
+def service_tls(services: dict[str, ServiceSpec]) -> list[tuple[str, IngressTls]]:
+    """(config key, tls) of every web Ingress that serves TLS."""
+    return [
+        (f"services.{name}.web.ingress.tls", spec.web.ingress.tls)
+        for name, spec in services.items()
+        if spec.web is not None and spec.web.ingress is not None and spec.web.ingress.tls is not None
+    ]
 
 
 # ------------------------------------------------------------ environment rules
@@ -460,6 +633,20 @@ def _prod_monitors_notify_someone(settings: PlatformSettings) -> list[tuple[str,
     return []
 
 
+def _prod_ingress_is_fenced_and_encrypted(settings: PlatformSettings) -> list[tuple[str, str]]:
+    problems = []
+    for name, spec in settings.services.items():
+        ingress = spec.web.ingress if spec.web is not None else None
+        if ingress is None:
+            continue
+        key = f"services.{name}.web.ingress"
+        if not ingress.allowed_source_ranges:
+            problems.append((f"{key}.allowedSourceRanges", "is empty: prod admits only listed client ranges"))
+        if ingress.tls is None:
+            problems.append((f"{key}.tls", "is required in prod: serve the app over HTTPS"))
+    return problems
+
+
 ENVIRONMENT_RULES = {
-    "prod": (_prod_cluster_is_highly_available, _prod_monitors_notify_someone),
+    "prod": (_prod_cluster_is_highly_available, _prod_monitors_notify_someone, _prod_ingress_is_fenced_and_encrypted),
 }

@@ -6,9 +6,19 @@ import pytest
 import yaml
 
 from components.kubeconfig import to_non_interactive
-from harness import SERVER_ID, TENANT_ID, Evaluation, devicecode_kubeconfig, evaluate, patched_stack_file
+from harness import (
+    SERVER_ID,
+    TENANT_ID,
+    Evaluation,
+    Registration,
+    devicecode_kubeconfig,
+    evaluate,
+    patched_stack_file,
+)
 
 CLUSTER = "azure-native:containerservice:ManagedCluster"
+AGENT_POOL = "azure-native:containerservice:AgentPool"
+ROLE = "azure-native:authorization:RoleAssignment"
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +32,15 @@ def staging() -> Evaluation:
 
 
 def pools(ev: Evaluation) -> dict[str, dict]:
-    return {p["name"]: p for p in ev.one(CLUSTER).inputs["agentPoolProfiles"]}
+    """Every node pool by name: the inline system pool and the AgentPool resources."""
+    inline = {p["name"]: p for p in ev.one(CLUSTER).inputs["agentPoolProfiles"]}
+    separate = {p.inputs["agentPoolName"]: p.inputs for p in ev.of_type(AGENT_POOL)}
+    return {**inline, **separate}
+
+
+def role(ev: Evaluation, role_guid: str) -> Registration:
+    (found,) = [r for r in ev.of_type(ROLE) if r.inputs["roleDefinitionId"].endswith(f"/roleDefinitions/{role_guid}")]
+    return found
 
 
 def test_prod_has_uptime_sla_zones_and_protection(prod: Evaluation) -> None:
@@ -46,7 +64,7 @@ def test_version_is_pinned_minor_with_patch_auto_upgrade(stack: str) -> None:
     cluster = evaluate(stack).one(CLUSTER)
     assert cluster.inputs["kubernetesVersion"] == "1.34"
     assert cluster.inputs["autoUpgradeProfile"] == {"upgradeChannel": "patch", "nodeOSUpgradeChannel": "NodeImage"}
-    assert {p["orchestratorVersion"] for p in cluster.inputs["agentPoolProfiles"]} == {"1.34"}
+    assert {p["orchestratorVersion"] for p in pools(evaluate(stack)).values()} == {"1.34"}
 
 
 def test_azure_owned_drift_is_never_undone(prod: Evaluation) -> None:
@@ -56,6 +74,8 @@ def test_azure_owned_drift_is_never_undone(prod: Evaluation) -> None:
     cluster = prod.one(CLUSTER)
     assert "agentPoolProfiles[*].count" in cluster.ignore_changes
     assert "kubernetesVersion" not in cluster.ignore_changes  # a minor bump in config must still apply
+    for pool in prod.of_type(AGENT_POOL):
+        assert pool.ignore_changes == ["count"]
 
 
 def test_stable_channel_lets_aks_own_the_version() -> None:
@@ -65,6 +85,7 @@ def test_stable_channel_lets_aks_own_the_version() -> None:
     cluster = evaluate("staging", stack_file=stack_file).one(CLUSTER)
     assert "kubernetesVersion" not in cluster.inputs
     assert {"kubernetesVersion", "agentPoolProfiles[*].orchestratorVersion"} <= set(cluster.ignore_changes)
+    assert "orchestratorVersion" in evaluate("staging", stack_file=stack_file).one(AGENT_POOL).ignore_changes
 
 
 def test_system_pool_is_tainted_and_user_pool_is_not(prod: Evaluation) -> None:
@@ -96,16 +117,18 @@ def test_identity_rbac_and_api_server_access(prod: Evaluation) -> None:
         "tenantID": TENANT_ID,
     }
     assert cluster["apiServerAccessProfile"]["authorizedIPRanges"] == ["203.0.113.0/24", "198.51.100.16/28"]
-    role = prod.one("azure-native:authorization:RoleAssignment")
-    assert role.inputs["roleDefinitionId"].endswith("/roleDefinitions/4d97b98b-1d4f-4787-a291-c67834d212e7")
-    assert role.inputs["principalId"] == "11111111-2222-3333-4444-555555555555"
+    subnet_role = role(prod, "4d97b98b-1d4f-4787-a291-c67834d212e7")
+    assert subnet_role.inputs["principalId"] == "11111111-2222-3333-4444-555555555555"
     assert identity.name == "identity"
+    # AKS must not start before its identity may join the subnet.
+    assert subnet_role.urn in prod.one(CLUSTER).dependencies
 
 
-def test_network_is_cni_overlay_with_policy_oidc_and_workload_identity(prod: Evaluation) -> None:
+def test_network_is_cni_overlay_with_cilium_oidc_and_workload_identity(prod: Evaluation) -> None:
     cluster = prod.one(CLUSTER).inputs
     net = cluster["networkProfile"]
-    assert (net["networkPlugin"], net["networkPluginMode"], net["networkPolicy"]) == ("azure", "overlay", "azure")
+    assert (net["networkPlugin"], net["networkPluginMode"]) == ("azure", "overlay")
+    assert (net["networkDataplane"], net["networkPolicy"]) == ("cilium", "cilium")
     assert cluster["oidcIssuerProfile"] == {"enabled": True}
     assert cluster["securityProfile"] == {"workloadIdentity": {"enabled": True}}
     subnet = prod.one("azure-native:network:Subnet")

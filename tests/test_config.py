@@ -29,8 +29,8 @@ def test_stack_files_hold_only_differences_from_the_base() -> None:
 
 
 def test_overlay_deep_merges_and_keeps_base_values() -> None:
-    merged = effective_config(read_project_base(), {"aks": {"userPool": {"minCount": 3}}})
-    assert merged["aks"]["userPool"] == {"minCount": 3}
+    merged = effective_config(read_project_base(), {"aks": {"systemPool": {"minCount": 3}}})
+    assert merged["aks"]["systemPool"] == {"minCount": 3}
     assert merged["aks"]["location"] == "japaneast"  # untouched base value survives
     assert merged["services"] == read_project_base()["services"]
 
@@ -86,14 +86,22 @@ def _service_patch(**web_app: Any) -> dict[str, Any]:
     return {"platform:services": {"admin": {"web": {"app": web_app}}}}
 
 
+def _ingress_patch(**ingress: Any) -> dict[str, Any]:
+    return {"platform:services": {"admin": {"web": {"ingress": ingress}}}}
+
+
+def _egress_patch(*rules: dict) -> dict[str, Any]:
+    return {"platform:services": {"admin": {"egress": list(rules)}}}
+
+
 # (id, stack, stack-file patch, plain extra keys, secrets override, expected fragments of the one line)
 BAD_CONFIGS: list[tuple[str, str, dict, dict, dict | None, list[str]]] = [
     ("typo-top-level-key", "staging", {"platform:clustr": {"x": 1}}, {}, None,
      ["stack 'staging'", "platform:clustr", "unknown key", "expected one of: aks, datadog, environment, local, services, target"]),
-    ("typo-nested-key", "prod", {"platform:aks": {"userPool": {"minCout": 2}}}, {}, None,
-     ["stack 'prod'", "platform:aks.userPool.minCout", "unknown key", "minCount"]),
-    ("wrong-type", "staging", {"platform:aks": {"userPool": {"maxCount": "lots"}}}, {}, None,
-     ["platform:aks.userPool.maxCount", "valid integer", "'lots'"]),
+    ("typo-nested-key", "prod", {"platform:aks": {"systemPool": {"minCout": 2}}}, {}, None,
+     ["stack 'prod'", "platform:aks.systemPool.minCout", "unknown key", "minCount"]),
+    ("wrong-type", "staging", {"platform:aks": {"userPools": [{"name": "user", "maxCount": "lots"}]}}, {}, None,
+     ["platform:aks.userPools[0].maxCount", "valid integer", "'lots'"]),
     ("out-of-range", "staging", {"platform:aks": {"maintenance": {"autoUpgrade": {"durationHours": 2}}}}, {}, None,
      ["platform:aks.maintenance.autoUpgrade.durationHours", "greater than or equal to 4"]),
     ("invalid-service-name", "dev", {"platform:services": {"Admin_UI": {"team": "x", "web": {"app": {"image": "a/b:1"}}}}}, {}, None,
@@ -111,7 +119,7 @@ BAD_CONFIGS: list[tuple[str, str, dict, dict, dict | None, list[str]]] = [
     ("image-latest", "staging", _service_patch(image="ghcr.io/example-org/admin-app:latest"), {}, None,
      ["platform:services.admin.web.app.image", "'latest'"]),
     ("unknown-service-field", "staging", {"platform:services": {"admin": {"replicas": 3}}}, {}, None,
-     ["platform:services.admin.replicas", "unknown key", "expected one of: enabled, jobs, quota, secretEnv, team, web, worker"]),
+     ["platform:services.admin.replicas", "unknown key", "expected one of: egress, enabled, jobs, quota, secretEnv, team, web, worker"]),
     ("duplicate-job-name", "staging", {"platform:services": {"admin": {"jobs": [
         {"name": "hourly-aggregation", "schedule": "5 * * * *", "command": ["x"]},
         {"name": "daily-report", "schedule": "5 * * * *", "command": ["x"]},
@@ -168,6 +176,55 @@ BAD_CONFIGS: list[tuple[str, str, dict, dict, dict | None, list[str]]] = [
      ["platform:services.admin.web.nginx.trustedProxyCidrs", "does not cover aks.network.podCidr 10.244.0.0/16"]),
     ("stack-without-environment", "staging", {"platform:environment": None}, {}, None,
      ["platform:environment", "Input should be 'prod', 'staging' or 'dev'"]),
+    # ingress (issue 10)
+    ("empty-allowlist-in-prod", "prod", _ingress_patch(allowedSourceRanges=[]), {}, None,
+     ["stack 'prod'", "platform:services.admin.web.ingress.allowedSourceRanges", "is empty"]),
+    ("no-tls-in-prod", "prod", _ingress_patch(tls=None), {}, None,
+     ["stack 'prod'", "platform:services.admin.web.ingress.tls", "is required in prod"]),
+    ("tls-with-both-sources", "staging", _ingress_patch(tls={
+        "certificateUri": "https://kv-shared.vault.azure.net/certificates/admin"}), {}, None,
+     ["platform:services.admin.web.ingress.tls", "exactly one of `certificateName` and `certificateUri`"]),
+    ("tls-certificate-uri-malformed", "staging", _ingress_patch(tls={
+        "certificateName": None, "certificateUri": "https://example.com/admin.pem"}), {}, None,
+     ["platform:services.admin.web.ingress.tls", "is not a certificate URI"]),
+    ("certificate-name-without-vault", "staging", {"platform:aks": {"keyVault": None}}, {}, None,
+     ["platform:services.admin.web.ingress.tls.certificateName", "needs `aks.keyVault`"]),
+    ("ingress-host-not-a-dns-name", "staging", _ingress_patch(host="Admin_UI"), {}, None,
+     ["platform:services.admin.web.ingress", "is not a lower-case DNS name"]),
+    ("allowlist-entry-not-a-cidr", "staging", _ingress_patch(allowedSourceRanges=["office"]), {}, None,
+     ["platform:services.admin.web.ingress.allowedSourceRanges[0]", "CIDR"]),
+    # registry
+    ("image-from-a-foreign-registry", "staging", _service_patch(image="someoneelse.azurecr.io/admin-app:1.8.2"), {}, None,
+     ["platform:services.admin.web.app.image", "someoneelse.azurecr.io is not the attached registry",
+      "acrplatformstaging.azurecr.io"]),
+    ("acr-image-without-a-registry", "prod", {"platform:aks": {"registry": None}, "platform:services": {"admin": {
+        "jobs": [{"name": "daily-report", "image": "acrplatformprod.azurecr.io/report:1.0.0"}]}}}, {}, None,
+     ["platform:services.admin.jobs[1].image", "needs `aks.registry`"]),
+    ("registry-id-malformed", "staging", {"platform:aks": {"registry": {"resourceId": "acrshared"}}}, {}, None,
+     ["platform:aks.registry.resourceId", "should match pattern"]),
+    # network
+    ("cilium-policy-on-azure-dataplane", "staging", {"platform:aks": {"network": {"networkDataplane": "azure"}}}, {},
+     None, ["platform:aks.network", "networkPolicy 'cilium' does not work with networkDataplane 'azure'"]),
+    ("npm-on-cilium-dataplane", "prod", {"platform:aks": {"network": {"networkPolicy": "azure"}}}, {}, None,
+     ["platform:aks.network", "networkPolicy 'azure' does not work with networkDataplane 'cilium'"]),
+    ("egress-cidr-not-a-cidr", "staging", _egress_patch({"cidr": "10.20.0.300/24", "ports": [5432]}), {}, None,
+     ["platform:services.admin.egress[0].cidr", "is not a CIDR range"]),
+    ("egress-cidr-with-host-bits", "staging", _egress_patch({"cidr": "10.20.0.5/24", "ports": [5432]}), {}, None,
+     ["platform:services.admin.egress[0].cidr", "has host bits set"]),
+    ("egress-to-the-metadata-endpoint", "dev", _egress_patch({"cidr": "169.254.169.254/32", "ports": [80]}), {}, None,
+     ["platform:services.admin.egress[0]", "instance metadata endpoint"]),
+    ("egress-port-out-of-range", "staging", _egress_patch({"cidr": "10.20.0.0/24", "ports": [70000]}), {}, None,
+     ["platform:services.admin.egress[0]", "port 70000 is outside 1-65535"]),
+    ("egress-without-ports", "staging", _egress_patch({"cidr": "10.20.0.0/24", "ports": []}), {}, None,
+     ["platform:services.admin.egress[0].ports", "at least 1 item"]),
+    # pools
+    ("duplicate-user-pool", "staging", {"platform:aks": {"userPools": [{"name": "user"}, {"name": "batch"},
+                                                                          {"name": "batch", "minCount": 2}]}}, {}, None,
+     ["platform:aks.userPools", "duplicate pool name 'batch'"]),
+    ("user-pool-named-system", "staging", {"platform:aks": {"userPools": [{"name": "system"}]}}, {}, None,
+     ["platform:aks.userPools", "inline system pool"]),
+    ("user-pool-name-too-long", "staging", {"platform:aks": {"userPools": [{"name": "workloadspool1"}]}}, {}, None,
+     ["platform:aks.userPools[1].name", "should match pattern"]),
 ]  # fmt: skip
 
 
@@ -191,7 +248,7 @@ def test_bad_config_fails_before_any_resource(
 
 
 def test_every_problem_is_reported_at_once() -> None:
-    patch = {"platform:aks": {"userPool": {"minCout": 2}, "skuTier": "Gold"}}
+    patch = {"platform:aks": {"systemPool": {"minCout": 2}, "skuTier": "Gold"}}
     with pytest.raises(ConfigError) as raised:
         evaluate("staging", stack_file=patched_stack_file("staging", patch))
     lines = [line for line in str(raised.value).splitlines() if line.startswith("stack")]

@@ -54,14 +54,27 @@ def one(ev: Evaluation, kind: str, namespace: str) -> dict:
     return found[0]
 
 
+# What every service namespace gets, whatever it runs: deny in both directions,
+# then DNS and the Datadog agent out.
+NAMESPACE_POLICIES = {"default-deny-ingress", "default-deny-egress", "allow-platform-egress"}
+
+
+def policy_names(ev: Evaluation, namespace: str) -> set[str]:
+    return {
+        m["metadata"]["name"]
+        for m in ev.manifests()
+        if m["kind"] == "NetworkPolicy" and m["metadata"].get("namespace") == namespace
+    }
+
+
 def test_a_jobs_only_service_gets_a_namespace_a_secret_and_its_cronjobs_only(ev: Evaluation) -> None:
     assert kinds_in(ev, "etl") == {"NetworkPolicy", "ResourceQuota", "LimitRange", "Secret", "CronJob"}
     cron = one(ev, "CronJob", "etl")
     container = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == IMAGE
     assert [e["name"] for e in container["env"]] == ["WAREHOUSE_URL"]
-    # Only the namespace's default-deny: nothing serves, so nothing is let in.
-    assert one(ev, "NetworkPolicy", "etl")["metadata"]["name"] == "default-deny-ingress"
+    # Only the namespace's fences: nothing serves, so nothing is let in.
+    assert policy_names(ev, "etl") == NAMESPACE_POLICIES
 
 
 def test_a_worker_is_a_deployment_with_its_own_probes_and_autoscaling_and_nothing_reaches_it(ev: Evaluation) -> None:
@@ -81,8 +94,7 @@ def test_a_worker_is_a_deployment_with_its_own_probes_and_autoscaling_and_nothin
     assert pdb["selector"]["matchLabels"] == selector
     # A crash-looping worker must not block node drains either (shared builder).
     assert pdb["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
-    assert {m["metadata"]["name"] for m in ev.manifests() if m["kind"] == "NetworkPolicy"
-            and m["metadata"].get("namespace") == "mailer"} == {"default-deny-ingress"}  # fmt: skip
+    assert policy_names(ev, "mailer") == NAMESPACE_POLICIES
 
 
 def test_a_job_without_an_image_runs_the_workers_image(ev: Evaluation) -> None:

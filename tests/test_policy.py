@@ -170,3 +170,42 @@ def test_every_real_stack_passes_every_guardrail(stack: str) -> None:
             assert guardrails.check_all(r.type, props) == {}, r.name  # type: ignore[arg-type]
             checked += 1
     assert checked >= 13
+
+
+NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+
+
+def egress_policy(*rules: dict) -> dict:
+    return {"metadata": {"name": "p", "namespace": "shop"}, "spec": {"podSelector": {}, "egress": list(rules)}}
+
+
+def to_block(cidr: str, *excepted: str) -> dict:
+    block: dict = {"cidr": cidr, **({"except": list(excepted)} if excepted else {})}
+    return {"to": [{"ipBlock": block}], "ports": [{"protocol": "TCP", "port": 443}]}
+
+
+@pytest.mark.parametrize(
+    "props",
+    [
+        egress_policy(to_block("0.0.0.0/0", "169.254.169.254/32")),
+        egress_policy(to_block("0.0.0.0/0", "169.254.0.0/16")),  # a wider except closes it too
+        egress_policy(to_block("10.20.0.0/24")),
+        egress_policy({"to": [{"namespaceSelector": {}}]}),  # pods only: never the metadata endpoint
+        {"spec": {"podSelector": {}, "policyTypes": ["Egress"]}},  # default deny
+    ],
+)
+def test_egress_that_keeps_the_metadata_endpoint_closed_passes(props: dict) -> None:
+    assert "egress-keeps-metadata-closed" not in guardrails.check_all(NETWORK_POLICY, props)
+
+
+@pytest.mark.parametrize(
+    ("props", "fragment"),
+    [
+        (egress_policy(to_block("0.0.0.0/0")), "opens 0.0.0.0/0 without excepting 169.254.169.254/32"),
+        (egress_policy(to_block("169.254.0.0/16", "169.254.10.0/24")), "opens 169.254.0.0/16"),
+        (egress_policy({"ports": [{"protocol": "TCP", "port": 443}]}), "allows every destination"),
+    ],
+)
+def test_egress_that_opens_the_metadata_endpoint_fails(props: dict, fragment: str) -> None:
+    (problem,) = guardrails.check_all(NETWORK_POLICY, props)["egress-keeps-metadata-closed"]
+    assert fragment in problem

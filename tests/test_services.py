@@ -56,7 +56,13 @@ def test_ingress_is_denied_except_to_the_web_port(prod: Evaluation) -> None:
     web_labels = manifest(prod, "Deployment")["spec"]["template"]["metadata"]["labels"]
     assert allow["podSelector"]["matchLabels"].items() <= web_labels.items()
     nginx_port = pod_spec(prod)["containers"][NGINX]["ports"][0]["containerPort"]
-    assert allow["ingress"] == [{"ports": [{"protocol": "TCP", "port": nginx_port}]}]
+    (rule,) = allow["ingress"]
+    assert rule["ports"] == [{"protocol": "TCP", "port": nginx_port}]
+    # Only the application routing add-on's NGINX pods, not every pod of the cluster.
+    assert rule["from"] == [{
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "app-routing-system"}},
+        "podSelector": {"matchLabels": {"app": "nginx"}},
+    }]  # fmt: skip
 
 
 def test_quota_fits_what_the_workloads_request(prod: Evaluation) -> None:

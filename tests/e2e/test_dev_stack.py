@@ -216,6 +216,29 @@ def test_preview_right_after_up_shows_no_changes(dev: Deployment) -> None:
     assert result.returncode == 0, result.stdout[-3000:]
 
 
+def test_the_web_app_has_its_ingress_and_every_namespace_is_fenced(dev: Deployment) -> None:
+    """The admin app's Ingress exists with the dev host and class (the deploy did not
+    wait for a load balancer no local controller provides), and every service
+    namespace denies egress except DNS and the Datadog agent."""
+    from kubernetes import client, config
+
+    networking = client.NetworkingV1Api(config.new_client_from_config(str(dev.kubeconfig)))
+    (ingress,) = networking.list_namespaced_ingress("admin").items
+    assert ingress.spec.ingress_class_name == "nginx"
+    assert [rule.host for rule in ingress.spec.rules] == ["admin.localtest.me"]
+    assert ingress.metadata.annotations["pulumi.com/skipAwait"] == "true"
+    for namespace in ("admin", "etl", "mailer"):
+        policies = {p.metadata.name: p.spec for p in networking.list_namespaced_network_policy(namespace).items}
+        deny = policies["default-deny-egress"]
+        assert deny.policy_types == ["Egress"] and not deny.egress and not deny.pod_selector.match_labels
+        allowed_ports = {(port.protocol, port.port) for rule in policies["allow-platform-egress"].egress
+                         for port in rule.ports}  # fmt: skip
+        assert allowed_ports == {("UDP", 53), ("TCP", 53), ("UDP", 8125), ("TCP", 8126)}
+    allow_web = {p.metadata.name: p.spec for p in networking.list_namespaced_network_policy("admin").items}["allow-web"]
+    (peer,) = allow_web.ingress[0]._from
+    assert peer.namespace_selector.match_labels == {"kubernetes.io/metadata.name": "ingress-nginx"}
+
+
 def test_one_datadog_agent_per_node_including_tainted_and_new_nodes(dev: Deployment) -> None:
     """Datadog bills per node: exactly one Ready agent on each node, the system-pool-like tainted one too."""
     core, _, _ = dev.api()

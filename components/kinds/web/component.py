@@ -16,6 +16,7 @@ from components.deployment import (
     hardened_pod,
     topology_spread,
 )
+from components.kinds.web.ingress import build_ingress, controller_peer
 from components.kinds.web.nginx import NGINX_HEALTH_PATH, NGINX_READY_PATH, render_nginx_conf
 from components.kinds.web.spec import WebSpec
 from components.pod_spec import (
@@ -27,7 +28,7 @@ from components.pod_spec import (
     pre_stop_sleep,
     probes,
 )
-from components.workload import KindContext, SecretRef, WorkloadIdentity
+from components.workload import IngressFacts, KindContext, SecretRef, WorkloadIdentity
 
 COMPONENT = "web"
 
@@ -41,11 +42,14 @@ class WebAppArgs:
     spread_across_zones: bool = False
     namespace_component: pulumi.Resource | None = None
     """Where allow-web lived before it moved here: an alias keeps it in place."""
+    ingress: IngressFacts | None = None
+    """The cluster's ingress controller: the only peer admitted to the web port."""
 
 
 class WebApp(pulumi.ComponentResource):
-    """Deployment (nginx + app), nginx ConfigMap, Service, HPA, PDB, and the
-    NetworkPolicy that admits traffic to the web port."""
+    """Deployment (nginx + app), nginx ConfigMap, Service, HPA, PDB, the
+    NetworkPolicy that admits the ingress controller to the web port, and the
+    Ingress when the spec asks for one."""
 
     deployment_name: pulumi.Output[str]
     service_name: pulumi.Output[str]
@@ -61,6 +65,8 @@ class WebApp(pulumi.ComponentResource):
         build_autoscaler(f"{name}-hpa", self._identity, deployment, args.spec.autoscaling, self._opts())
         build_disruption_budget(f"{name}-pdb", self._identity, self._opts())
         self._build_network_policy()
+        if args.spec.ingress is not None and args.ingress is not None:
+            build_ingress(f"{name}-ingress", self._identity, args.spec.ingress, args.ingress, service, self._opts())
         self.deployment_name = deployment.metadata.name
         self.service_name = service.metadata.name
         self.register_outputs({"deploymentName": self.deployment_name, "serviceName": self.service_name})
@@ -165,7 +171,9 @@ class WebApp(pulumi.ComponentResource):
         )
 
     def _build_network_policy(self) -> None:
-        # The namespace denies all ingress; only the web port of the web pods opens.
+        # The namespace denies all ingress; only the web port of the web pods
+        # opens, and only to the ingress controller.
+        peers = {"from": [controller_peer(self._args.ingress)]} if self._args.ingress else {}
         aliases = [pulumi.Alias(parent=self._args.namespace_component)] if self._args.namespace_component else []
         k8s.networking.v1.NetworkPolicy(
             f"{self._args.identity.service}-allow-web",
@@ -173,7 +181,7 @@ class WebApp(pulumi.ComponentResource):
             spec={
                 "pod_selector": {"match_labels": self._identity.selector()},
                 "policy_types": ["Ingress"],
-                "ingress": [{"ports": [{"protocol": "TCP", "port": self._args.spec.nginx.port}]}],
+                "ingress": [{**peers, "ports": [{"protocol": "TCP", "port": self._args.spec.nginx.port}]}],
             },
             opts=self._opts(aliases=aliases),
         )
@@ -188,6 +196,7 @@ def build(name: str, spec: WebSpec, context: KindContext, opts: pulumi.ResourceO
             secret=context.secret,
             spread_across_zones=context.spread_across_zones,
             namespace_component=context.namespace_component,
+            ingress=context.ingress,
         ),
         opts=opts,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
+from components.kinds.web.ingress_spec import WebIngress
 from settings.base import Model
 from settings.types import Cidr, EnvVarName, PinnedImage, Port, Quantity
 from settings.workload import (
@@ -93,6 +94,9 @@ class WebSpec(Model):
     app: AppContainer
     autoscaling: Autoscaling = Field(default_factory=Autoscaling)
     max_surge: str = Field("25%", pattern=MAX_SURGE_PATTERN, description="Extra pods during a rollout.")
+    ingress: WebIngress | None = Field(
+        None, description="Hostname, certificate and allowlist; none means in-cluster only."
+    )
     pre_stop_delay_seconds: int = Field(
         10,
         ge=1,
