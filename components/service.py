@@ -21,6 +21,8 @@ class ClusterFacts:
     kubernetes_minor: str
     """Pins the Pod Security Admission version of the namespace."""
     spread_across_zones: bool = False
+    datadog_agent_host: str | None = None
+    """The node-local Datadog agent Service's DNS name; None when Datadog is off."""
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,13 @@ class Service(pulumi.ComponentResource):
 
     def _identity(self, namespace: pulumi.Input[str]) -> WorkloadIdentity:
         a = self._args
-        return WorkloadIdentity(service=a.name, team=a.spec.team, environment=a.environment, namespace=namespace)
+        return WorkloadIdentity(
+            service=a.name,
+            team=a.spec.team,
+            environment=a.environment,
+            namespace=namespace,
+            datadog_agent_host=a.cluster.datadog_agent_host,
+        )
 
     def _build_secret(self, identity: WorkloadIdentity, opts: pulumi.ResourceOptions) -> SecretRef | None:
         a = self._args
