@@ -133,6 +133,14 @@ def test_app_pods_get_unified_service_tags_from_their_own_labels(ev: Evaluation)
         assert env["DD_ENTITY_ID"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.uid"}}
 
 
+def test_a_variable_the_service_sets_itself_wins_over_the_datadog_default() -> None:
+    patch = {"platform:services": {"admin": {"web": {"app": {"env": {"DD_SERVICE": "admin-backoffice"}}}}}}
+    ev = evaluate("staging", stack_file=patched_stack_file("staging", patch))
+    (app,) = [c for c in app_containers(ev) if c["name"] == "app"]
+    named = [e for e in app["env"] if e["name"] == "DD_SERVICE"]
+    assert named == [{"name": "DD_SERVICE", "value": "admin-backoffice"}]  # one entry: apply rejects duplicates
+
+
 def test_app_pods_get_no_datadog_env_when_datadog_is_off() -> None:
     dev = evaluate("dev")
     for deployment in dev.of_type("kubernetes:apps/v1:Deployment"):
