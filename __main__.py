@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pulumi
 
+from components.datadog_agent import LOCAL_SERVICE_HOST as DATADOG_AGENT_HOST
 from components.service import ClusterFacts, Service, ServiceArgs
 from components.workload import IngressFacts
 from settings import load_settings
@@ -57,7 +58,11 @@ else:
 # Every Kubernetes object goes through this one explicit provider.
 on_cluster = pulumi.ResourceOptions(providers=[cluster.provider])
 facts = ClusterFacts(
-    kubernetes_minor=settings.kubernetes_minor, spread_across_zones=settings.has_zones, ingress=ingress
+    kubernetes_minor=settings.kubernetes_minor,
+    spread_across_zones=settings.has_zones,
+    ingress=ingress,
+    # Where app pods send DogStatsD and traces: the node agents' local Service.
+    datadog_agent_host=DATADOG_AGENT_HOST if settings.datadog.enabled else None,
 )
 
 services = {
@@ -79,6 +84,7 @@ if settings.datadog.enabled:
     from components.datadog_agent import DatadogAgent, DatadogAgentArgs
 
     assert config.secrets.datadog_api_key is not None
+    assert config.secrets.datadog_cluster_agent_token is not None
     DatadogAgent(
         "datadog",
         DatadogAgentArgs(
@@ -86,6 +92,7 @@ if settings.datadog.enabled:
             cluster_name=cluster_name,
             environment=environment,
             api_key=config.secrets.datadog_api_key,
+            cluster_agent_token=config.secrets.datadog_cluster_agent_token,
         ),
         opts=on_cluster,
     )

@@ -38,8 +38,9 @@ class DatadogMonitors(pulumi.ComponentResource):
             api_key=args.api_key,
             app_key=args.app_key,
             api_url=f"https://api.{args.settings.site}/",
-            # Fail the deploy on a bad query instead of creating a broken monitor.
-            validate=True,
+            # Checks the API and app keys at start-up, nothing more (pulumi/pulumi-datadog
+            # provider.py `validate`); queries are validated per Monitor below.
+            validate="true",
             opts=pulumi.ResourceOptions(parent=self),
         )
         specs = monitor_specs(args.settings, args.services, args.cluster_name, args.environment)
@@ -48,16 +49,26 @@ class DatadogMonitors(pulumi.ComponentResource):
         self.register_outputs({"monitorIds": self.monitor_ids})
 
     def _build_monitor(self, spec: MonitorSpec, provider: datadog.Provider) -> datadog.Monitor:
+        thresholds = {"critical": str(spec.critical)}
+        if spec.ok is not None:
+            thresholds["ok"] = str(spec.ok)
         return datadog.Monitor(
             spec.key,
             name=spec.name,
-            type="query alert",
+            type=spec.type,
             query=spec.query,
             message=spec.message,
             tags=list(spec.tags),
             priority=str(spec.priority),
-            monitor_thresholds={"critical": str(spec.critical)},
-            notify_no_data=False,
+            monitor_thresholds=thresholds,
+            notify_no_data=spec.notify_no_data,
+            no_data_timeframe=spec.no_data_timeframe,
+            # Datadog's monitor-validate API checks the query during preview, so
+            # a bad query fails the preview instead of creating a broken monitor
+            # (pulumi-datadog 5.17 Monitor `validate`: "skip the validation call
+            # done during plan" when false; terraform-provider-datadog
+            # resource_datadog_monitor.go CustomizeDiff). The default is on; set for clarity.
+            validate=True,
             include_tags=True,
             require_full_window=False,
             renotify_interval=60,

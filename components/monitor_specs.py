@@ -13,7 +13,8 @@ AGENT_DAEMONSET = "datadog-agent"
 
 
 def _crash_loop(scope: MonitorScope, name: str, team: str) -> MonitorSpec:
-    """Any container of the service: whatever its kind, a crash loop hides behind restarts."""
+    """Any container of the service: whatever its kind, a crash loop hides behind restarts.
+    Grouped by container name: the metric carries no Deployment tag (see tests/ksm_catalog.py)."""
     t = scope.settings.thresholds
     return MonitorSpec(
         key=f"{name}-crashloop",
@@ -21,7 +22,7 @@ def _crash_loop(scope: MonitorScope, name: str, team: str) -> MonitorSpec:
         query=(
             f"max(last_{t.crash_loop_minutes}m):max:kubernetes_state.container.status_report.count.waiting"
             f"{{{scope.filter(f'kube_namespace:{name}', 'reason:crashloopbackoff')}}} "
-            "by {kube_deployment,kube_container_name} >= 1"
+            "by {kube_container_name} >= 1"
         ),
         message=scope.message(
             f"A container of {name} keeps crashing. Kubernetes restarts it, which hides the failure.",
@@ -44,20 +45,26 @@ def _service_monitors(scope: MonitorScope, name: str, service: ServiceSpec) -> l
 
 
 def _cluster_monitors(scope: MonitorScope) -> list[MonitorSpec]:
+    return [*_node_monitors(scope), *_heartbeats(scope)]
+
+
+def _node_monitors(scope: MonitorScope) -> list[MonitorSpec]:
     t = scope.settings.thresholds
-    team = scope.settings.team
-    tags = scope.tags("platform", team)
+    tags = scope.tags("platform", scope.settings.team)
     env = scope.environment
     return [
         MonitorSpec(
             key="node-not-ready",
             name=f"[{env}] a node is not Ready",
+            # Ready is `false` on a failing node and `unknown` on a dead or
+            # partitioned one (its kubelet stopped reporting): anything but `true`.
             query=(
-                f"max(last_{t.node_not_ready_minutes}m):sum:kubernetes_state.node.by_condition"
-                f"{{{scope.filter('condition:ready', 'status:false')}}} by {{kube_node}} > 0"
+                f"min(last_{t.node_not_ready_minutes}m):sum:kubernetes_state.node.by_condition"
+                f"{{{scope.filter('condition:ready', '!status:true')}}} by {{node}} > 0"
             ),
             message=scope.message(
-                "A node has reported NotReady. Its pods are being moved elsewhere.",
+                f"A node has not been Ready (NotReady or Unknown) for {t.node_not_ready_minutes} minutes. "
+                "Its pods are being moved elsewhere.",
                 "If it does not recover, AKS node auto-repair replaces it; check the node's events.",
                 "node-not-ready",
             ),
@@ -67,13 +74,14 @@ def _cluster_monitors(scope: MonitorScope) -> list[MonitorSpec]:
         ),
         MonitorSpec(
             key="nodes-unschedulable",
-            name=f"[{env}] nodes are unschedulable",
+            name=f"[{env}] a node has stayed unschedulable",
+            # Per node: a rolling upgrade cordons each node for minutes, never one for this long.
             query=(
                 f"min(last_{t.nodes_unschedulable_minutes}m):sum:kubernetes_state.node.status"
-                f"{{{scope.filter('status:unschedulable')}}} > 0"
+                f"{{{scope.filter('status:unschedulable')}}} by {{node}} > 0"
             ),
             message=scope.message(
-                f"Nodes have been cordoned for {t.nodes_unschedulable_minutes} minutes, longer than an upgrade.",
+                f"A node has been cordoned for {t.nodes_unschedulable_minutes} minutes, longer than an upgrade.",
                 "Find a stuck drain (often a PodDisruptionBudget) and uncordon or finish it.",
                 "nodes-unschedulable",
             ),
@@ -97,6 +105,48 @@ def _cluster_monitors(scope: MonitorScope) -> list[MonitorSpec]:
             tags=tags,
             critical=0,
             priority=2,
+        ),
+    ]
+
+
+def _heartbeats(scope: MonitorScope) -> list[MonitorSpec]:
+    """Monitors whose silence is the alert: without them a dead agent or a dead
+    kube-state-metrics check makes every other monitor quietly stop evaluating."""
+    minutes = scope.settings.thresholds.heartbeat_minutes
+    tags = scope.tags("platform", scope.settings.team)
+    env = scope.environment
+    return [
+        MonitorSpec(
+            key="ksm-heartbeat",
+            name=f"[{env}] kube-state-metrics reports nothing",
+            # node.count exists whenever the check runs and the cluster has a node.
+            query=f"max(last_{minutes}m):sum:kubernetes_state.node.count{{{scope.filter()}}} < 1",
+            message=scope.message(
+                "kube-state-metrics core (in the Cluster Agent) has stopped reporting, so no cluster monitor can fire.",
+                "Check the Cluster Agent: `kubectl -n datadog get deploy datadog-cluster-agent`, then "
+                "`datadog-cluster-agent status` in its leader pod.",
+                "ksm-heartbeat",
+            ),
+            tags=tags,
+            critical=1,
+            priority=1,
+            notify_no_data=True,
+            no_data_timeframe=2 * minutes,
+        ),
+        MonitorSpec(
+            key="agent-heartbeat",
+            name=f"[{env}] no Datadog node agent reports",
+            query=f"max(last_{minutes}m):sum:datadog.agent.running{{{scope.filter()}}} < 1",
+            message=scope.message(
+                "No node agent of the cluster has reported for a while: no metrics, logs or traces arrive.",
+                "Check the agent DaemonSet (`kubectl -n datadog get ds datadog-agent`) and the API key.",
+                "agent-heartbeat",
+            ),
+            tags=tags,
+            critical=1,
+            priority=1,
+            notify_no_data=True,
+            no_data_timeframe=2 * minutes,
         ),
     ]
 

@@ -5,9 +5,12 @@ are built and tested without importing pulumi_datadog (about 11 s, 240 MB)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from settings.model import DatadogSettings
 from settings.workload import Autoscaling
+
+MonitorType = Literal["query alert", "service check"]
 
 
 @dataclass(frozen=True)
@@ -20,6 +23,14 @@ class MonitorSpec:
     tags: tuple[str, ...]
     critical: float
     priority: int
+    type: MonitorType = "query alert"
+    """A metric query, or a `"check".over(...).last(n).by(...).count_by_status()` service-check query."""
+    ok: float | None = None
+    """Service checks only: how many OK runs resolve the alert."""
+    notify_no_data: bool = False
+    """Page when the data stops: for heartbeats, where silence is the failure."""
+    no_data_timeframe: int | None = None
+    """Minutes of silence before a no-data alert; set whenever notify_no_data is."""
 
 
 @dataclass(frozen=True)
@@ -30,6 +41,13 @@ class MonitorScope:
 
     def filter(self, *extra: str) -> str:
         return ",".join([f"kube_cluster_name:{self.cluster}", *extra])
+
+    def service_check(self, check: str, over: tuple[str, ...], by: tuple[str, ...], last: int) -> str:
+        """A service-check query in the documented form `"check".over(tags).last(n).by(group).count_by_status()`
+        (DataDog/datadog-api-client-python monitors_api.py create_monitor)."""
+        quoted = lambda tags: ",".join(f'"{tag}"' for tag in tags)  # noqa: E731
+        scope = quoted((f"kube_cluster_name:{self.cluster}", *over))
+        return f'"{check}".over({scope}).last({last}).by({quoted(by)}).count_by_status()'
 
     def tags(self, service: str, team: str) -> tuple[str, ...]:
         return (f"env:{self.environment}", f"service:{service}", f"team:{team}", "managed-by:pulumi")
@@ -54,7 +72,7 @@ def deployment_monitors(
     hpa = scope.filter(ns, f"horizontalpodautoscaler:{deployment}")
     tags = scope.tags(service, team)
     env = scope.environment
-    return [
+    specs = [
         MonitorSpec(
             key=f"{key_prefix}-replicas",
             name=f"[{env}] {service}: Deployment {deployment} has fewer available replicas than desired",
@@ -72,7 +90,13 @@ def deployment_monitors(
             tags=tags,
             critical=0,
             priority=2,
-        ),
+        )
+    ]
+    if scaling.min_replicas == scaling.max_replicas:
+        # A fixed-size autoscaler is always "at max": that is the design, not an alert.
+        return specs
+    return [
+        *specs,
         MonitorSpec(
             key=f"{key_prefix}-hpa-max",
             name=f"[{env}] {service}: {deployment} autoscaler pinned at max replicas",

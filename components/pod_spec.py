@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from components.workload import SecretRef
+from components.workload import SecretRef, WorkloadIdentity
 from settings.workload import Resources
 
 # A high, fixed UID/GID: never root, never a UID that exists on the node.
@@ -51,9 +51,14 @@ def container_resources(resources: Resources) -> dict[str, Any]:
     }
 
 
-def container_env(values: dict[str, str], secret: SecretRef | None) -> list[dict[str, Any]]:
-    """Plain variables from config, then each key of the service's Secret by reference."""
-    env: list[dict[str, Any]] = [{"name": name, "value": value} for name, value in sorted(values.items())]
+def container_env(values: dict[str, str], secret: SecretRef | None, identity: WorkloadIdentity) -> list[dict[str, Any]]:
+    """The identity's Datadog variables, plain variables from config, then each
+    key of the service's Secret by reference. A name set in config or the
+    Secret replaces the Datadog default (one entry per name: server-side apply
+    rejects duplicates)."""
+    own = set(values) | set(secret.keys if secret else ())
+    env: list[dict[str, Any]] = [e for e in identity.datadog_env() if e["name"] not in own]
+    env += [{"name": name, "value": value} for name, value in sorted(values.items())]
     if secret is not None:
         env += [
             {"name": key, "value_from": {"secret_key_ref": {"name": secret.name, "key": key}}}

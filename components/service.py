@@ -23,6 +23,8 @@ class ClusterFacts:
     spread_across_zones: bool = False
     ingress: IngressFacts | None = None
     """The ingress controller web apps are reached through."""
+    datadog_agent_host: str | None = None
+    """The node-local Datadog agent Service's DNS name; None when Datadog is off."""
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,13 @@ class Service(pulumi.ComponentResource):
 
     def _identity(self, namespace: pulumi.Input[str]) -> WorkloadIdentity:
         a = self._args
-        return WorkloadIdentity(service=a.name, team=a.spec.team, environment=a.environment, namespace=namespace)
+        return WorkloadIdentity(
+            service=a.name,
+            team=a.spec.team,
+            environment=a.environment,
+            namespace=namespace,
+            datadog_agent_host=a.cluster.datadog_agent_host,
+        )
 
     def _build_secret(self, identity: WorkloadIdentity, opts: pulumi.ResourceOptions) -> SecretRef | None:
         a = self._args

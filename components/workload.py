@@ -20,6 +20,8 @@ class WorkloadIdentity:
     namespace: pulumi.Input[str]
     component: str | None = None
     version: str | None = None
+    datadog_agent_host: str | None = None
+    """Where Datadog client libraries send metrics and traces; None when Datadog is off."""
 
     def of(self, component: str, version: str | None = None) -> WorkloadIdentity:
         """This identity narrowed to one workload of the service."""
@@ -51,6 +53,25 @@ class WorkloadIdentity:
             labels["app.kubernetes.io/version"] = self.version
             labels["tags.datadoghq.com/version"] = self.version
         return labels
+
+    def datadog_env(self) -> list[dict]:
+        """Unified service tagging from this pod's own labels (downward API), and
+        the agent's address: what a Datadog client library reads. Empty when
+        Datadog is off. Sources: DataDog/documentation
+        content/en/getting_started/tagging/unified_service_tagging.md (fieldRef form),
+        content/en/tracing/guide/setting_up_apm_with_kubernetes_service.md (DD_AGENT_HOST
+        = the local Service's DNS name), and the admission controller's DD_ENTITY_ID
+        (DataDog/datadog-agent pkg/clusteragent/admission/mutate/config/config.go)."""
+        if self.datadog_agent_host is None:
+            return []
+        field = lambda path: {"value_from": {"field_ref": {"field_path": path}}}  # noqa: E731
+        return [
+            {"name": "DD_ENV", **field("metadata.labels['tags.datadoghq.com/env']")},
+            {"name": "DD_SERVICE", **field("metadata.labels['tags.datadoghq.com/service']")},
+            {"name": "DD_VERSION", **field("metadata.labels['tags.datadoghq.com/version']")},
+            {"name": "DD_AGENT_HOST", "value": self.datadog_agent_host},
+            {"name": "DD_ENTITY_ID", **field("metadata.uid")},
+        ]
 
     def metadata(self, name: str | None, **extra: object) -> dict:
         """Metadata in the service's namespace; no name lets Pulumi generate one."""

@@ -308,6 +308,7 @@ def placeholder_secrets(stack: str, stack_file: dict[str, Any] | None = None) ->
     }
     if settings.datadog.enabled:
         secrets["datadogApiKey"] = f"placeholder-secret-datadog-api-key-{stack}"
+        secrets["datadogClusterAgentToken"] = f"placeholder-secret-datadog-cluster-agent-token-{stack}"
         if settings.datadog.monitors_enabled:
             secrets["datadogAppKey"] = f"placeholder-secret-datadog-app-key-{stack}"
     return secrets

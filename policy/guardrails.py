@@ -33,8 +33,8 @@ WORKLOADS = {
 # adding a line here is a visible, reasoned decision in a pull request.
 HARDENING_EXEMPTIONS: dict[tuple[str, str], str] = {
     ("datadog", "datadog-agent"): (
-        "reads host /proc, cgroups and pod logs as root to monitor every container on its node; "
-        "its s6 supervisor needs a writable root filesystem and default capabilities"
+        "reads host /proc, cgroups and pod logs as root to monitor every container on its node, "
+        "through the runtime's default capabilities (read-only root filesystem, no privilege escalation)"
     ),
 }
 

@@ -30,7 +30,11 @@ PROJECT_FILE = Path(__file__).resolve().parent.parent / "Pulumi.yaml"
 # Secret keys live apart from the model: they are set with
 # `pulumi config set --secret`, and their values only ever travel as secret
 # Outputs. The model never holds them, so they can never reach a log line.
-SECRET_KEYS = ("datadogApiKey", "datadogAppKey", "serviceSecrets")
+SECRET_KEYS = ("datadogApiKey", "datadogAppKey", "datadogClusterAgentToken", "serviceSecrets")
+
+# The Cluster Agent refuses a shorter token: DataDog/datadog-agent
+# pkg/api/security/security.go `validateAuthToken` (authTokenMinimalLen = 32).
+CLUSTER_AGENT_TOKEN_MIN_LENGTH = 32
 
 
 class ConfigError(pulumi.RunError):
@@ -43,6 +47,8 @@ class PlatformSecrets:
 
     datadog_api_key: pulumi.Output[str] | None = None
     datadog_app_key: pulumi.Output[str] | None = None
+    datadog_cluster_agent_token: pulumi.Output[str] | None = None
+    """Shared by the node agents and the Cluster Agent; set once, so a preview shows no diff."""
     # service -> variable name -> secret value
     service_secrets: dict[str, dict[str, pulumi.Output[str]]] = field(default_factory=dict)
 
@@ -237,6 +243,7 @@ def _secret_problems(settings: PlatformSettings, runtime: dict[str, Any]) -> lis
                     "is not set but datadog.enabled is true: `pulumi config set --secret datadogApiKey …`",
                 )
             )
+        problems += _cluster_agent_token_problems(runtime.get("datadogClusterAgentToken"))
         if settings.datadog.monitors_enabled and not runtime.get("datadogAppKey"):
             problems.append(
                 (
@@ -261,6 +268,20 @@ def _secret_problems(settings: PlatformSettings, runtime: dict[str, Any]) -> lis
     return problems
 
 
+def _cluster_agent_token_problems(token: Any) -> list[tuple[str, str]]:
+    # Never quote the value: only its presence and length reach the message.
+    key = "datadogClusterAgentToken"
+    if not token:
+        return [
+            (key, f"is not set but datadog.enabled is true: `openssl rand -hex 32 | pulumi config set --secret {key}`")
+        ]
+    if len(str(token)) < CLUSTER_AGENT_TOKEN_MIN_LENGTH:
+        return [
+            (key, f"is {len(str(token))} characters; the Cluster Agent needs at least {CLUSTER_AGENT_TOKEN_MIN_LENGTH}")
+        ]
+    return []
+
+
 def _secrets(runtime: dict[str, Any]) -> PlatformSecrets:
     def secret(value: Any) -> pulumi.Output[str] | None:
         return None if value in (None, "") else pulumi.Output.secret(str(value))
@@ -272,6 +293,7 @@ def _secrets(runtime: dict[str, Any]) -> PlatformSecrets:
     return PlatformSecrets(
         datadog_api_key=secret(runtime.get("datadogApiKey")),
         datadog_app_key=secret(runtime.get("datadogAppKey")),
+        datadog_cluster_agent_token=secret(runtime.get("datadogClusterAgentToken")),
         service_secrets=service_secrets,
     )
 

@@ -423,16 +423,34 @@ class MonitorThresholds(Model):
     nodes_unschedulable_minutes: int = Field(30, ge=1, le=1440, description="Longer than a normal node upgrade.")
     agent_missing_minutes: int = Field(15, ge=1, le=1440)
     hpa_at_max_minutes: int = Field(30, ge=1, le=1440)
+    heartbeat_minutes: int = Field(
+        10, ge=1, le=720, description="Window of the agent and KSM heartbeats; silence for twice this pages."
+    )
+
+
+class ClusterAgentSettings(Model):
+    """The Datadog Cluster Agent: runs kube-state-metrics core and serves the node agents."""
+
+    image: PinnedImage = Field("gcr.io/datadoghq/cluster-agent:7.81.1", description="Pinned Cluster Agent image.")
+    replicas: int = Field(
+        1,
+        ge=1,
+        le=3,
+        description="Cluster Agent pods; one leads (runs the checks), the others stand by. >1 adds a PDB.",
+    )
 
 
 class DatadogSettings(Model):
-    """The Datadog agent DaemonSet and the monitors that watch the platform."""
+    """The Datadog node agents, the Cluster Agent, and the monitors that watch the platform."""
 
     enabled: bool = Field(True, description="Deploy the agent and the monitors.")
     site: str = Field("datadoghq.com", description=f"Datadog site, one of {', '.join(DATADOG_SITES)}.")
     agent_image: PinnedImage = Field("gcr.io/datadoghq/agent:7.81.1", description="Pinned agent image.")
     logs_enabled: bool = Field(True, description="Collect container logs.")
-    apm_enabled: bool = Field(False, description="Accept traces on the node's port 8126.")
+    apm_enabled: bool = Field(
+        False, description="Run the trace agent: apps send traces to the node-local Service on port 8126."
+    )
+    cluster_agent: ClusterAgentSettings = Field(default_factory=ClusterAgentSettings)
     team: str = Field("platform", min_length=1, description="team: tag on platform-level monitors.")
     monitors_enabled: bool = Field(True, description="Manage monitors in Datadog (needs an app key).")
     notify: list[str] = Field(

@@ -71,12 +71,12 @@ def test_staging_overrides_only_the_app_image() -> None:
     ev = evaluate("staging")
     images = {
         c["name"]: c["image"]
-        for c in ev.one("kubernetes:apps/v1:Deployment").inputs["spec"]["template"]["spec"]["containers"]
+        for c in ev.one("kubernetes:apps/v1:Deployment", "admin-web").inputs["spec"]["template"]["spec"]["containers"]
     }
     assert images["app"] == "ghcr.io/example-org/admin-app:1.9.0-rc.1"
     assert (
         evaluate("prod")
-        .one("kubernetes:apps/v1:Deployment")
+        .one("kubernetes:apps/v1:Deployment", "admin-web")
         .inputs["spec"]["template"]["spec"]["containers"][1]["image"]
         == project_config()["platform:services"]["admin"]["web"]["app"]["image"]
     )
@@ -142,6 +142,14 @@ BAD_CONFIGS: list[tuple[str, str, dict, dict, dict | None, list[str]]] = [
      ["stack 'staging'", "platform:datadogApiKey", "pulumi config set --secret datadogApiKey"]),
     ("secret-set-in-plain-text", "staging", {}, {"datadogApiKey": "oops"}, {"datadogAppKey": "k", "serviceSecrets": placeholder_secrets("staging")["serviceSecrets"]},
      ["platform:datadogApiKey", "stored in plain text"]),
+    ("missing-cluster-agent-token", "staging", {}, {}, {"datadogApiKey": "k", "datadogAppKey": "k", "serviceSecrets": placeholder_secrets("staging")["serviceSecrets"]},
+     ["stack 'staging'", "platform:datadogClusterAgentToken", "is not set", "pulumi config set --secret"]),
+    ("short-cluster-agent-token", "staging", {}, {}, {**placeholder_secrets("staging"), "datadogClusterAgentToken": "short-token-9"},
+     ["platform:datadogClusterAgentToken", "is 13 characters", "at least 32"]),
+    ("cluster-agent-token-in-plain-text", "staging", {}, {"datadogClusterAgentToken": "x" * 40}, {"datadogApiKey": "k", "datadogAppKey": "k", "serviceSecrets": placeholder_secrets("staging")["serviceSecrets"]},
+     ["platform:datadogClusterAgentToken", "stored in plain text"]),
+    ("cluster-agent-without-replicas", "prod", {"platform:datadog": {"clusterAgent": {"replicas": 0}}}, {}, None,
+     ["stack 'prod'", "platform:datadog.clusterAgent.replicas", "greater than or equal to 1"]),
     ("missing-app-secret", "dev", {}, {}, {"serviceSecrets": {"admin": {"DATABASE_URL": "x"}}},
      ["stack 'dev'", "platform:services.admin.secretEnv", "SECRET_KEY_BASE"]),
     ("service-runs-nothing", "staging", {"platform:services": {"empty": {"team": "x"}}}, {}, None,
@@ -311,3 +319,10 @@ def test_the_dev_runner_prints_a_config_error_once_and_no_traceback(monkeypatch,
     err = capsys.readouterr().err
     assert err.count("platform:services.admin.team") == 1 and "Traceback" not in err
     assert "`make dev`" in err
+
+
+def test_a_short_cluster_agent_token_is_reported_without_its_value() -> None:
+    secrets = {**placeholder_secrets("staging"), "datadogClusterAgentToken": "short-token-9"}
+    with pytest.raises(ConfigError) as raised:
+        evaluate("staging", secrets=secrets)
+    assert "datadogClusterAgentToken" in str(raised.value) and "short-token-9" not in str(raised.value)

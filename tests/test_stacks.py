@@ -117,7 +117,7 @@ def test_secret_values_only_travel_inside_secret_markers(stack: str) -> None:
 def test_kubernetes_secrets_carry_only_secret_values(stack: str) -> None:
     ev = evaluate(stack)
     secrets = ev.of_type("kubernetes:core/v1:Secret")
-    assert {s.name for s in secrets} == {"admin-secrets", "datadog-api-key"}
+    assert {s.name for s in secrets} == {"admin-secrets", "datadog-api-key", "datadog-cluster-agent-token"}
     for secret in secrets:
         data = secret.raw["stringData"]
         assert is_secret(data) or all(is_secret(v) for v in data.values())

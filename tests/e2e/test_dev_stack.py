@@ -4,7 +4,8 @@ scheduler) whose kwok nodes run pods. Each test names what a user relies on.
 
 The tests run in order against one deployment, in a private cluster (own
 directory, own ports) with a private copy of the stack config and a private
-state backend, and with the Datadog agent switched on with a placeholder key."""
+state backend, and with the Datadog agents (node agents and Cluster Agent)
+switched on with a placeholder key and token; monitors stay off."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DATADOG_KEY = "e2e-placeholder-dd-key-5a1f"
+CLUSTER_AGENT_TOKEN = "e2e-cluster-agent-token-0c4e9b7d2a61f3e8"  # >= 32 characters, as the agent requires
 APP_SECRETS = {"DATABASE_URL": "postgres://e2e:e2e-db-pw-8c3d@db/admin", "SECRET_KEY_BASE": "e2e-skb-91be"}
 NEW_TAG = "ghcr.io/example-org/admin-app:1.8.3"
 # Two more services of other kinds, each with a secret of its own that the dev
@@ -140,6 +142,7 @@ def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     deployment.state.mkdir(parents=True, exist_ok=True)
     deployment.pulumi("stack", "init")
     set_secret(env, deployment.workdir, "datadogApiKey", DATADOG_KEY)
+    set_secret(env, deployment.workdir, "datadogClusterAgentToken", CLUSTER_AGENT_TOKEN)
     for name, value in APP_SECRETS.items():
         set_secret(env, deployment.workdir, f"serviceSecrets.admin.{name}", value)
     # The other services' secrets: `make dev` generates them itself (first test).
@@ -183,7 +186,11 @@ def test_make_dev_from_scratch_makes_every_deployment_available(dev: Deployment)
     assert "generated dev secret serviceSecrets.etl.WAREHOUSE_URL" in result.stdout
     assert "== summary ==" in result.stdout and "not converged" not in result.stdout
     _, apps, _ = dev.api()
-    deployments = apps.list_deployment_for_all_namespaces(label_selector="app.kubernetes.io/managed-by=pulumi").items
+    deployments = [
+        d
+        for d in apps.list_deployment_for_all_namespaces(label_selector="app.kubernetes.io/managed-by=pulumi").items
+        if d.metadata.namespace != "datadog"  # the Cluster Agent: its own test below
+    ]
     assert {(d.metadata.namespace, d.metadata.name) for d in deployments} == set(HPA_MINIMUM)
     for d in deployments:
         minimum = HPA_MINIMUM[(d.metadata.namespace, d.metadata.name)]
@@ -261,6 +268,36 @@ def test_one_datadog_agent_per_node_including_tainted_and_new_nodes(dev: Deploym
     assert len(grown) == len(nodes) + 1
     counts = _wait(lambda: (c := agents_per_node()) and set(c) == grown and c, "an agent on the new node")
     assert set(counts.values()) == {1}
+
+
+def test_cluster_agent_is_available_and_the_node_agents_point_at_it(dev: Deployment) -> None:
+    """The Cluster Agent Deployment becomes available, and every node agent is
+    configured to reach it through its Service with the shared token's Secret."""
+    core, apps, _ = dev.api()
+    status = _wait(
+        lambda: (
+            (d := apps.read_namespaced_deployment_status("datadog-cluster-agent", "datadog"))
+            and d.spec.replicas
+            and (d.status.available_replicas or 0) == d.spec.replicas
+            and d
+        ),
+        "the Cluster Agent Deployment available",
+    )
+    assert status.spec.replicas == 1
+    daemonset = apps.read_namespaced_daemon_set("datadog-agent", "datadog")
+    (agent,) = [c for c in daemonset.spec.template.spec.containers if c.name == "agent"]
+    env = {e.name: e for e in agent.env}
+    assert env["DD_CLUSTER_AGENT_ENABLED"].value == "true"
+    service = core.read_namespaced_service(env["DD_CLUSTER_AGENT_KUBERNETES_SERVICE_NAME"].value, "datadog")
+    assert [p.port for p in service.spec.ports] == [5005]
+    pods = core.list_namespaced_pod("datadog", label_selector="app.kubernetes.io/name=datadog-cluster-agent").items
+    assert pods and all(service.spec.selector.items() <= (p.metadata.labels or {}).items() for p in pods)
+    ref = env["DD_CLUSTER_AGENT_AUTH_TOKEN"].value_from.secret_key_ref
+    secret = core.read_namespaced_secret(ref.name, "datadog")
+    assert base64.b64decode(secret.data[ref.key]).decode() == CLUSTER_AGENT_TOKEN
+    (cluster_agent,) = status.spec.template.spec.containers
+    dca_ref = {e.name: e for e in cluster_agent.env}["DD_CLUSTER_AGENT_AUTH_TOKEN"].value_from.secret_key_ref
+    assert (dca_ref.name, dca_ref.key) == (ref.name, ref.key)
 
 
 def test_deleted_app_pod_is_replaced(dev: Deployment) -> None:
@@ -439,7 +476,7 @@ def test_state_holds_no_secret_in_plain_text(dev: Deployment) -> None:
         for value in secret.data.values()
     ]
     assert len(generated) == 2
-    for value in [DATADOG_KEY, *APP_SECRETS.values(), *generated]:
+    for value in [DATADOG_KEY, CLUSTER_AGENT_TOKEN, *APP_SECRETS.values(), *generated]:
         assert value not in exported
         assert value not in outputs
         assert value not in on_disk

@@ -53,7 +53,7 @@ class BatchJob(pulumi.ComponentResource):
             "image": a.image,
             "image_pull_policy": "Always",
             "command": list(a.job.command),
-            "env": container_env(a.job.env, a.secret),
+            "env": container_env(a.job.env, a.secret, self._identity),
             "resources": container_resources(a.job.resources),
             "security_context": container_security_context(),
             "volume_mounts": [{"name": "tmp", "mount_path": "/tmp"}],

@@ -115,7 +115,7 @@ class WebApp(pulumi.ComponentResource):
             "image": app.image,
             "image_pull_policy": "Always",
             "ports": [{"name": "app", "container_port": app.port, "protocol": "TCP"}],
-            "env": container_env(app.env, self._args.secret),
+            "env": container_env(app.env, self._args.secret, self._identity),
             "resources": container_resources(app.resources),
             "security_context": container_security_context(),
             **probes(

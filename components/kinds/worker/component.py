@@ -62,7 +62,7 @@ class Worker(pulumi.ComponentResource):
             "name": COMPONENT,
             "image": spec.image,
             "image_pull_policy": "Always",
-            "env": container_env(spec.env, self._args.secret),
+            "env": container_env(spec.env, self._args.secret, self._identity),
             "resources": container_resources(spec.resources),
             "security_context": container_security_context(),
             **probes(_check(spec.probe)),
