@@ -221,8 +221,9 @@ class Nginx:
         return [*base, "-g", "daemon off;", *extra]
 
     def _container_log(self) -> Any:
-        """The container's stdout/stderr, owned by its user: the runtime hands a
-        container its stdio that way, so nginx can reopen /dev/stderr."""
+        """The container's stdout/stderr, owned by its user, as runc hands them over
+        (libcontainer's fixStdioPermissions chowns PID 1's stdio to the container
+        user), so nginx can reopen /dev/stderr as the config asks."""
         path = self.root / "container.log"
         path.touch(mode=0o600)
         if os.geteuid() == 0:
