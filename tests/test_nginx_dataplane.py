@@ -21,6 +21,7 @@ variable is set.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import math
@@ -221,8 +222,9 @@ class Nginx:
         return [*base, "-g", "daemon off;", *extra]
 
     def _container_log(self) -> Any:
-        """The container's stdout/stderr, owned by its user: the runtime hands a
-        container its stdio that way, so nginx can reopen /dev/stderr."""
+        """The container's stdout/stderr, owned by its user, as runc hands them over
+        (libcontainer's fixStdioPermissions chowns PID 1's stdio to the container
+        user), so nginx can reopen /dev/stderr as the config asks."""
         path = self.root / "container.log"
         path.touch(mode=0o600)
         if os.geteuid() == 0:
@@ -241,7 +243,9 @@ class Nginx:
 
     def start(self) -> Nginx:
         with self._container_log() as log:
-            self.process = subprocess.Popen(self.command(), stdout=log, stderr=log, **_as_pod_user())
+            self.process = subprocess.Popen(
+                self.command(), stdout=log, stderr=log, start_new_session=True, **_as_pod_user()
+            )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             assert self.process.poll() is None, f"nginx exited: {self.log()}"
@@ -253,8 +257,16 @@ class Nginx:
         raise AssertionError("nginx did not start listening within 10 s")
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.kill()
+        # SIGTERM, nginx's fast shutdown: the master takes its workers down with it.
+        # Then SIGKILL whatever is left of nginx's own process group, so that no
+        # worker outlives the test even if the master did not get to reap it.
+        if self.process is not None:
+            if self.process.poll() is None:
+                self.process.terminate()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.process.wait(timeout=10)
+            with contextlib.suppress(ProcessLookupError):  # an empty group: nginx stopped cleanly
+                os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
         shutil.rmtree(self.root, ignore_errors=True)
 
