@@ -11,7 +11,7 @@ STACK ?= dev
 A ?= staging
 B ?= prod
 
-.PHONY: help setup tools dev test unit e2e lint fmt cluster-up cluster-down cluster-status preview up destroy render diff bench clean
+.PHONY: help setup system-deps tools dev test unit e2e lint fmt cluster-up cluster-down cluster-status preview up destroy render diff bench clean
 
 help: ## List the commands
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -32,6 +32,14 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 	@touch $@
 
 setup: $(VENV)/.installed $(CHECKOV_VENV)/.installed ## Install the Python dependencies (idempotent)
+
+# Debian's nginx (1.22, with the realip module) runs the rendered nginx.conf in the
+# data-plane test. Without it that test is skipped with a warning, and fails under CI.
+system-deps: ## Install the OS packages the tests use (Debian/Ubuntu: nginx), with sudo unless root
+	@if command -v nginx >/dev/null; then echo "nginx: $$(nginx -v 2>&1)"; else \
+	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends nginx; \
+	  $$sudo service nginx stop >/dev/null 2>&1 || true; fi
 
 tools: ## Build or reuse the pinned Go toolchain (Pulumi CLI, provider, control plane, kwok)
 	toolchain/build.sh
