@@ -23,7 +23,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
-from components.pod_spec import RUN_AS_USER, checkov_annotations
+# The chart sets only allowPrivilegeEscalation: false and a read-only root
+# filesystem; the Cluster Agent gets our full restricted context on top.
+from components.pod_spec import RUN_AS_USER, checkov_annotations, container_security_context
 from settings.model import DatadogSettings
 
 NAMESPACE = "datadog"
@@ -315,19 +317,6 @@ def pod_security_context() -> dict:
         "run_as_user": RUN_AS_USER,
         "run_as_group": 0,
         "fs_group": RUN_AS_USER,
-        "seccomp_profile": {"type": "RuntimeDefault"},
-    }
-
-
-def container_security_context() -> dict:
-    """The chart sets only allowPrivilegeEscalation: false and a read-only root
-    filesystem; the rest is ours (Pod Security `restricted`)."""
-    return {
-        "run_as_non_root": True,
-        "allow_privilege_escalation": False,
-        "read_only_root_filesystem": True,
-        "privileged": False,
-        "capabilities": {"drop": ["ALL"]},
         "seccomp_profile": {"type": "RuntimeDefault"},
     }
 
