@@ -3,6 +3,7 @@ uses it is validated the same way and its error says what is expected."""
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from fractions import Fraction
@@ -123,10 +124,17 @@ def _regex(pattern: re.Pattern[str], expected: str):
     return check
 
 
-def _time_zone(value: str) -> str:
+@functools.cache
+def _known_time_zones() -> frozenset[str]:
+    # available_timezones() walks the whole tz database on disk: once per process,
+    # not once per job (it was the largest cost of validating 50 services).
     from zoneinfo import available_timezones
 
-    if value not in available_timezones():
+    return frozenset(available_timezones())
+
+
+def _time_zone(value: str) -> str:
+    if value not in _known_time_zones():
         raise ValueError(f"{value!r} is not an IANA time zone like 'Asia/Tokyo' or 'Etc/UTC'")
     return value
 
