@@ -37,3 +37,25 @@ def test_local_control_plane_runs_the_minor_the_stacks_pin() -> None:
     cluster_minor = ".".join(toolchain()["KUBERNETES_VERSION"].split(".")[:2])
     assert read_project_base()["aks"]["kubernetesVersion"] == cluster_minor
     assert LocalSettings().kubernetes_version == cluster_minor
+
+
+def test_a_cold_build_announces_each_step_with_its_number_and_an_estimate(tmp_path: Path) -> None:
+    """A person waiting on a cold build sees where it is and roughly how long is left."""
+    import os
+    import subprocess
+
+    fake_go = tmp_path / "bin" / "go"
+    fake_go.parent.mkdir()
+    # Stands in for `go install`: drops an executable into GOBIN, as the real one would.
+    fake_go.write_text('#!/bin/sh\nprintf "#!/bin/sh\\n" > "$GOBIN/actionlint"; chmod +x "$GOBIN/actionlint"\n')
+    fake_go.chmod(0o755)
+    env = {**os.environ, "TOOLS_CACHE": str(tmp_path / "cache"), "PATH": f"{fake_go.parent}:{os.environ['PATH']}"}
+    result = subprocess.run(
+        [str(ROOT / "toolchain" / "build.sh"), "actionlint"], env=env, capture_output=True, text=True, check=True
+    )
+    assert "[1/6] building actionlint" in result.stderr
+    assert "cold: about 0 min 30 s on 2 idle cores" in result.stderr
+    again = subprocess.run(
+        [str(ROOT / "toolchain" / "build.sh"), "actionlint"], env=env, capture_output=True, text=True
+    )
+    assert "building" not in again.stderr  # cached: nothing to announce
