@@ -55,6 +55,8 @@ def test_prod_has_uptime_sla_zones_and_protection(prod: Evaluation) -> None:
 
 def test_staging_may_use_free_tier_and_is_not_protected(staging: Evaluation) -> None:
     assert staging.one(CLUSTER).inputs["sku"]["tier"] == "Free"
+    # The registry's SKU is per stack too (prod: Premium, see tests/test_network.py).
+    assert staging.one("azure-native:containerregistry:Registry").inputs["sku"] == {"name": "Basic"}
     assert not any(r.protect for r in staging.resources if r.type.startswith("azure-native:"))
     assert "availabilityZones" not in pools(staging)["user"]
 

@@ -160,10 +160,6 @@ def test_the_stacks_registry_is_private_and_the_kubelets_may_pull(prod: Evaluati
     assert pull.inputs["scope"] == f"{registry.name}-id"
 
 
-def test_staging_registry_sku_differs() -> None:
-    assert evaluate("staging").one(REGISTRY).inputs["sku"] == {"name": "Basic"}
-
-
 def test_an_existing_registry_and_vault_are_attached_by_id(attached: Evaluation) -> None:
     assert not attached.of_type(REGISTRY) and not attached.of_type(VAULT)
     assert role(attached, ACR_PULL).inputs["scope"] == SHARED_ACR
