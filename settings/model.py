@@ -493,7 +493,7 @@ class PlatformSettings(Model):
     @property
     def uses_key_vault_certificates(self) -> bool:
         """Whether any Ingress takes its certificate from Key Vault, so the add-on needs the CSI provider."""
-        return any(True for _ in service_tls(self.services))
+        return bool(service_tls(self.services))
 
     def cluster_name(self, stack: str) -> str:
         """The cluster's name: the AKS resource name, or the local kubeconfig context."""
