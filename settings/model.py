@@ -194,13 +194,15 @@ class AksNetwork(Model):
 
     @model_validator(mode="after")
     def _policy_fits_dataplane(self) -> AksNetwork:
-        # NetworkPolicy 'cilium': "This requires networkDataplane to be 'cilium'"
-        # (azure-rest-api-specs containerservice aks/stable/2025-09-01
-        # managedClusters.json, ContainerServiceNetworkProfile; same text in
+        # AKS's rule: NetworkPolicy 'cilium' "requires networkDataplane to be
+        # 'cilium'" (azure-rest-api-specs containerservice aks/stable/2025-09-01
+        # managedClusters.json, ContainerServiceNetworkProfile; the same text in
         # pulumi_azure_native 3.29.0 containerservice/_enums.py NetworkPolicy).
-        # The Cilium dataplane enforces policy itself, so NPM or Calico beside it
-        # is refused too (AKSDOCS articles/aks/update-azure-cni.md: moving to
-        # Cilium uninstalls an existing NPM or Calico engine).
+        # The reverse (NPM or Calico on the Cilium dataplane) is refused as our
+        # rule: Cilium enforces policy itself, and moving a cluster to Cilium
+        # uninstalls NPM or Calico (AKSDOCS articles/aks/update-azure-cni.md,
+        # MicrosoftDocs/azure-aks-docs @ fb060abe). No AKS error text for that
+        # pair was found upstream.
         if (self.network_policy == "cilium") != (self.network_dataplane == "cilium"):
             raise ValueError(
                 f"networkPolicy '{self.network_policy}' does not work with networkDataplane "
@@ -580,7 +582,7 @@ class PlatformSettings(Model):
     @property
     def uses_key_vault_certificates(self) -> bool:
         """Whether any Ingress takes its certificate from Key Vault, so the add-on needs the CSI provider."""
-        return any(True for _ in service_tls(self.services))
+        return bool(service_tls(self.services))
 
     def cluster_name(self, stack: str) -> str:
         """The cluster's name: the AKS resource name, or the local kubeconfig context."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import yaml
 
@@ -15,6 +17,8 @@ from harness import (
     evaluate,
     patched_stack_file,
 )
+from offline.azure_types import check_inputs
+from offline.engine import APP_ROUTING_OBJECT_ID, KUBELET_OBJECT_ID
 
 CLUSTER = "azure-native:containerservice:ManagedCluster"
 AGENT_POOL = "azure-native:containerservice:AgentPool"
@@ -55,6 +59,8 @@ def test_prod_has_uptime_sla_zones_and_protection(prod: Evaluation) -> None:
 
 def test_staging_may_use_free_tier_and_is_not_protected(staging: Evaluation) -> None:
     assert staging.one(CLUSTER).inputs["sku"]["tier"] == "Free"
+    # The registry's SKU is per stack too (prod: Premium, below).
+    assert staging.one(REGISTRY).inputs["sku"] == {"name": "Basic"}
     assert not any(r.protect for r in staging.resources if r.type.startswith("azure-native:"))
     assert "availabilityZones" not in pools(staging)["user"]
 
@@ -175,3 +181,94 @@ def test_kubelogin_mode_comes_from_config() -> None:
     stack_file = patched_stack_file("staging", {"platform:aks": {"kubeloginMode": "workloadidentity"}})
     provider = evaluate("staging", stack_file=stack_file).one("pulumi:providers:kubernetes")
     assert "workloadidentity" in yaml.safe_load(provider.inputs["kubeconfig"])["users"][0]["user"]["exec"]["args"]
+
+
+# ------------------------------------------ ingress add-on, Key Vault, registry
+
+REGISTRY = "azure-native:containerregistry:Registry"
+VAULT = "azure-native:keyvault:Vault"
+ACR_PULL = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
+CERTIFICATE_USER = "db79e9a7-68ee-4b58-9aeb-b90e7c24fcba"
+
+
+def test_the_cluster_runs_the_application_routing_add_on(prod: Evaluation) -> None:
+    cluster = prod.one(CLUSTER).inputs
+    assert cluster["ingressProfile"] == {"webAppRouting": {"enabled": True}}
+    # An Ingress takes its certificate from Key Vault, so the CSI provider is on.
+    assert cluster["addonProfiles"] == {"azureKeyvaultSecretsProvider": {"enabled": True}}
+
+
+def test_prod_ingress_serves_its_host_with_the_vaults_certificate_to_listed_clients(prod: Evaluation) -> None:
+    (ingress,) = [m for m in prod.manifests() if m["kind"] == "Ingress"]
+    assert ingress["spec"]["rules"][0]["host"] == "admin.example.com"
+    assert ingress["spec"]["tls"] == [{"hosts": ["admin.example.com"], "secretName": "keyvault-web"}]
+    annotations = ingress["metadata"]["annotations"]
+    vault = prod.one(VAULT).inputs["vaultName"]
+    assert annotations["kubernetes.azure.com/tls-cert-keyvault-uri"] == (
+        f"https://{vault}.vault.azure.net/certificates/admin-tls"
+    )
+    assert annotations["nginx.ingress.kubernetes.io/whitelist-source-range"] == "203.0.113.0/24"
+    assert "pulumi.com/skipAwait" not in annotations  # on AKS the controller publishes a status
+
+
+def test_the_stacks_vault_is_rbac_authorized_purge_protected_and_readable_by_the_add_on(prod: Evaluation) -> None:
+    vault = prod.one(VAULT)
+    props = vault.inputs["properties"]
+    assert props["enableRbacAuthorization"] is True
+    assert props["enablePurgeProtection"] is True and props["enableSoftDelete"] is True
+    grant = role(prod, CERTIFICATE_USER)
+    assert grant.inputs["principalId"] == APP_ROUTING_OBJECT_ID
+    assert grant.inputs["scope"] == f"{vault.name}-id"
+    assert vault.protect and grant.protect
+
+
+def test_the_stacks_registry_is_private_and_the_kubelets_may_pull(prod: Evaluation) -> None:
+    registry = prod.one(REGISTRY)
+    assert registry.inputs["sku"] == {"name": "Premium"}
+    assert registry.inputs["registryName"] == "acrplatformprod"
+    assert registry.inputs["adminUserEnabled"] is False
+    assert registry.inputs["anonymousPullEnabled"] is False
+    pull = role(prod, ACR_PULL)
+    assert pull.inputs["principalId"] == KUBELET_OBJECT_ID
+    assert pull.inputs["scope"] == f"{registry.name}-id"
+
+
+# ------------------------------------- request bodies against the SDK's types
+
+
+def test_every_azure_request_body_uses_only_names_and_values_the_sdk_defines(
+    prod: Evaluation, staging: Evaluation
+) -> None:
+    """pulumi_azure_native 3.29.0's classes are generated from Azure's API specs
+    (containerservice 2025-09-01, ...): a misspelt property or enum value fails here, offline."""
+    checked = set()
+    for ev in (prod, staging):
+        for resource in ev.resources:
+            if resource.type.startswith("azure-native:"):
+                assert check_inputs(resource.type, resource.inputs) == [], resource.name
+                checked.add(resource.type.rsplit(":", 1)[1])
+    assert {"ManagedCluster", "AgentPool", "Registry", "Vault", "RoleAssignment"} <= checked
+
+
+@pytest.mark.parametrize(
+    ("resource_type", "path", "value", "fragment"),
+    [
+        (CLUSTER, ("networkProfile", "networkPolicy"), "cillium", "is not one of NetworkPolicy"),
+        (CLUSTER, ("networkProfile", "networkDataPlane"), "cilium", "networkDataPlane: not a property"),
+        (CLUSTER, ("ingressProfile", "webAppRouting", "enable"), True, "enable: not a property"),
+        (CLUSTER, ("addonProfiles", "azureKeyvaultSecretsProvider", "enabeld"), True, "enabeld: not a property"),
+        (AGENT_POOL, ("osSKU",), "AzureLinux4", "is not one of OSSKU"),
+        (REGISTRY, ("sku", "name"), "Enterprise", "is not one of SkuName"),
+        (VAULT, ("properties", "enablePurgeProtecton"), True, "not a property of VaultPropertiesArgs"),
+    ],
+)
+def test_the_sdk_type_check_catches_a_typo(
+    prod: Evaluation, resource_type: str, path: tuple[str, ...], value: object, fragment: str
+) -> None:
+    inputs = copy.deepcopy(prod.one(resource_type).inputs)
+    target = inputs
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    (problem,) = check_inputs(resource_type, inputs)
+    assert fragment in problem
