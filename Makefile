@@ -50,7 +50,7 @@ dev: setup ## THE MAIN JOB: set everything up and deploy the dev stack to the lo
 test: setup lint unit ## Lint and run the unit tests (mocks; no cluster, no cloud)
 
 unit: setup
-	$(PY) -m pytest -m "not e2e"
+	$(PY) -m pytest -m "not e2e" -n 2 --dist loadfile  # one worker per core; a module stays on one worker
 
 e2e: setup tools ## Run the end-to-end tests on a private local cluster
 	$(PY) -m pytest -m e2e

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 from typing import Any
 
 from offline.engine import (
@@ -16,7 +17,6 @@ from offline.engine import (
     Registration,
     devicecode_kubeconfig,
     engine_config,
-    evaluate,
     is_secret,
     placeholder_secrets,
     project_config,
@@ -25,12 +25,49 @@ from offline.engine import (
     to_manifest,
     unwrap_secrets,
 )
+from offline.engine import evaluate as evaluate_fresh
 
 __all__ = [
-    "ROOT", "SERVER_ID", "STACKS", "TENANT_ID", "Evaluation", "PlatformMocks", "RecordingMonitor", "Registration",
-    "devicecode_kubeconfig", "engine_config", "evaluate", "evaluate_recording", "is_secret", "patched_stack_file",
-    "placeholder_secrets", "project_config", "secret_values", "stack_file_config", "to_manifest", "unwrap_secrets",
+    "ROOT",
+    "SERVER_ID",
+    "STACKS",
+    "TENANT_ID",
+    "Evaluation",
+    "PlatformMocks",
+    "RecordingMonitor",
+    "Registration",
+    "devicecode_kubeconfig",
+    "engine_config",
+    "evaluate",
+    "evaluate_fresh",
+    "evaluate_recording",
+    "is_secret",
+    "patched_stack_file",
+    "placeholder_secrets",
+    "project_config",
+    "secret_values",
+    "stack_file_config",
+    "to_manifest",
+    "unwrap_secrets",
 ]  # fmt: skip
+
+
+_PLAIN_EVALUATIONS: dict[tuple[str, str | None], Evaluation] = {}
+
+
+def evaluate(stack: str, **overrides: Any) -> Evaluation:
+    """The offline engine's evaluation, each with a fresh event loop, mocks and monitor.
+
+    A stack evaluated exactly as its files say (no overrides) gives the same result
+    every time, so that one is made once per session and handed out as a deep copy:
+    no test sees another's changes. The key includes LOCAL_CLUSTER_DIR, which the
+    program reads. Everything with overrides is evaluated afresh."""
+    if overrides:
+        return evaluate_fresh(stack, **overrides)
+    key = (stack, os.environ.get("LOCAL_CLUSTER_DIR"))
+    if key not in _PLAIN_EVALUATIONS:
+        _PLAIN_EVALUATIONS[key] = evaluate_fresh(stack)
+    return copy.deepcopy(_PLAIN_EVALUATIONS[key])
 
 
 def patched_stack_file(stack: str, patch: dict[str, Any]) -> dict[str, Any]:
@@ -44,7 +81,7 @@ def evaluate_recording(stack: str, **kwargs: Any) -> tuple[RecordingMonitor, Exc
     """Evaluate, keeping the monitor, so a test can see what was registered before a failure."""
     monitor = RecordingMonitor(PlatformMocks())
     try:
-        evaluate(stack, monitor=monitor, **kwargs)
+        evaluate_fresh(stack, monitor=monitor, **kwargs)
     except Exception as err:
         return monitor, err
     return monitor, None
