@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import pulumi
 
-from components.datadog_agent import LOCAL_SERVICE_HOST as DATADOG_AGENT_HOST
+from components.datadog_agent import LOCAL_SERVICE_HOST
 from components.service import ClusterFacts, Service, ServiceArgs
-from components.workload import IngressFacts
 from settings import load_settings
 
 # Validate everything first: a bad config registers no resource at all.
@@ -32,37 +31,21 @@ if settings.target == "aks":
             key_vault_certificates=settings.uses_key_vault_certificates,
         ),
     )
-    # The application routing add-on's managed NGINX: its class, namespace and
-    # pod label (Azure/aks-app-routing-operator @ 3c53beff pkg/config/config.go
-    # DefaultNs, pkg/controller/nginxingress/default.go DefaultIcName,
-    # pkg/manifests/types.go PodLabels; AKSDOCS articles/aks/app-routing.md).
-    ingress = IngressFacts(
-        class_name="webapprouting.kubernetes.azure.com",
-        controller_namespace="app-routing-system",
-        controller_pod_labels={"app": "nginx"},
-        key_vault_uri=cluster.key_vault_uri,
-    )
     pulumi.export("resourceGroupName", cluster.resource_group_name)
     pulumi.export("oidcIssuerUrl", cluster.oidc_issuer_url)
 else:
     from components.local_cluster import LocalCluster, LocalClusterArgs
 
     cluster = LocalCluster("local", LocalClusterArgs(settings=settings.local))
-    ingress = IngressFacts(
-        class_name=settings.local.ingress_class_name,
-        controller_namespace=settings.local.ingress_controller_namespace,
-        skip_await=True,
-        serves_tls=False,
-    )
 
 # Every Kubernetes object goes through this one explicit provider.
 on_cluster = pulumi.ResourceOptions(providers=[cluster.provider])
 facts = ClusterFacts(
     kubernetes_minor=settings.kubernetes_minor,
     spread_across_zones=settings.has_zones,
-    ingress=ingress,
+    ingress=cluster.ingress,
     # Where app pods send DogStatsD and traces: the node agents' local Service.
-    datadog_agent_host=DATADOG_AGENT_HOST if settings.datadog.enabled else None,
+    datadog_agent_host=LOCAL_SERVICE_HOST if settings.datadog.enabled else None,
 )
 
 services = {

@@ -4,7 +4,6 @@ its upgrade schedules, and the one Kubernetes provider that talks to it."""
 from __future__ import annotations
 
 import base64
-import uuid
 from dataclasses import dataclass
 
 import pulumi
@@ -14,9 +13,11 @@ import pulumi_kubernetes as k8s
 # Azure service and costs seconds at every preview.
 from pulumi_azure_native import authorization, containerservice, managedidentity, network, resources
 
+from components.azure_roles import grant_role
 from components.certificate_vault import CertificateVault, CertificateVaultArgs
 from components.container_registry import ContainerRegistry, ContainerRegistryArgs
 from components.kubeconfig import to_non_interactive
+from components.workload import IngressFacts
 from settings.model import AksSettings, MaintenanceWindow, NodePool
 
 # Built-in role that lets the cluster identity join its load balancers and
@@ -46,6 +47,8 @@ class AksCluster(pulumi.ComponentResource):
     kubeconfig: pulumi.Output[str]
     oidc_issuer_url: pulumi.Output[str]
     key_vault_uri: pulumi.Output[str] | None
+    ingress: IngressFacts
+    """The application routing add-on's managed NGINX, which web apps are reached through."""
     """Where `certificateName` certificates live; None without `aks.keyVault`."""
 
     def __init__(self, name: str, args: AksClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -65,6 +68,7 @@ class AksCluster(pulumi.ComponentResource):
         self._build_maintenance(group, cluster)
         self._build_registry(group, cluster)
         self.key_vault_uri = self._build_certificate_vault(group, cluster)
+        self.ingress = _app_routing(self.key_vault_uri)
         self.kubeconfig = self._build_kubeconfig(group, cluster)
         self.provider = k8s.Provider(
             f"{name}-k8s",
@@ -131,18 +135,13 @@ class AksCluster(pulumi.ComponentResource):
             tags=self._tags(),
             opts=self._child(),
         )
-        role = authorization.RoleAssignment(
+        role = grant_role(
             "subnet-network-contributor",
-            role_assignment_name=str(
-                uuid.uuid5(uuid.NAMESPACE_URL, f"{self._cluster_name}/subnet-network-contributor")
-            ),
+            cluster_name=self._cluster_name,
+            purpose="subnet-network-contributor",
+            role_id=NETWORK_CONTRIBUTOR_ROLE,
             principal_id=identity.principal_id,
-            principal_type="ServicePrincipal",
-            role_definition_id=self._client.subscription_id.apply(
-                lambda sub: (
-                    f"/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/{NETWORK_CONTRIBUTOR_ROLE}"
-                )
-            ),
+            subscription_id=self._client.subscription_id,
             scope=subnet.id,
             opts=self._child(),
         )
@@ -350,6 +349,18 @@ class AksCluster(pulumi.ComponentResource):
     def _tags(self) -> dict[str, str]:
         # The policy pack reads `environment` to apply the prod guardrails.
         return {"environment": self._args.environment, "managed-by": "pulumi", "project": "platform"}
+
+
+def _app_routing(key_vault_uri: pulumi.Output[str] | None) -> IngressFacts:
+    # The add-on's class, namespace and pod label (Azure/aks-app-routing-operator
+    # @ 3c53beff pkg/config/config.go DefaultNs, pkg/controller/nginxingress/default.go
+    # DefaultIcName, pkg/manifests/types.go PodLabels; AKSDOCS articles/aks/app-routing.md).
+    return IngressFacts(
+        class_name="webapprouting.kubernetes.azure.com",
+        controller_namespace="app-routing-system",
+        controller_pod_labels={"app": "nginx"},
+        key_vault_uri=key_vault_uri,
+    )
 
 
 def _maintenance_window(window: MaintenanceWindow) -> dict:

@@ -3,12 +3,12 @@ TLS certificates from, created here or attached by resource ID."""
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 
 import pulumi
-from pulumi_azure_native import authorization, keyvault
+from pulumi_azure_native import keyvault
 
+from components.azure_roles import grant_role
 from settings.model import KeyVaultSettings
 
 # Built-in role Key Vault Certificate User: what `az aks approuting update
@@ -83,17 +83,13 @@ class CertificateVault(pulumi.ComponentResource):
 
     def _build_certificate_user(self, name: str) -> None:
         a = self._args
-        authorization.RoleAssignment(
+        grant_role(
             f"{name}-certificate-user",
-            role_assignment_name=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{a.cluster_name}/app-routing-certificate-user")),
+            cluster_name=a.cluster_name,
+            purpose="app-routing-certificate-user",
+            role_id=CERTIFICATE_USER_ROLE,
             principal_id=a.add_on_object_id,
-            principal_type="ServicePrincipal",
-            role_definition_id=pulumi.Output.concat(
-                "/subscriptions/",
-                a.subscription_id,
-                "/providers/Microsoft.Authorization/roleDefinitions/",
-                CERTIFICATE_USER_ROLE,
-            ),
+            subscription_id=a.subscription_id,
             scope=self.vault_id,
             opts=self._child(),
         )

@@ -3,12 +3,12 @@ private images from, created here or attached by resource ID."""
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 
 import pulumi
-from pulumi_azure_native import authorization, containerregistry
+from pulumi_azure_native import containerregistry
 
+from components.azure_roles import grant_role
 from settings.model import ContainerRegistrySettings
 
 # Built-in role AcrPull (Microsoft.ContainerRegistry/registries/pull/read):
@@ -70,17 +70,13 @@ class ContainerRegistry(pulumi.ComponentResource):
 
     def _build_pull_role(self, name: str) -> None:
         a = self._args
-        authorization.RoleAssignment(
+        grant_role(
             f"{name}-acr-pull",
-            role_assignment_name=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{a.cluster_name}/acr-pull")),
+            cluster_name=a.cluster_name,
+            purpose="acr-pull",
+            role_id=ACR_PULL_ROLE,
             principal_id=a.kubelet_object_id,
-            principal_type="ServicePrincipal",
-            role_definition_id=pulumi.Output.concat(
-                "/subscriptions/",
-                a.subscription_id,
-                "/providers/Microsoft.Authorization/roleDefinitions/",
-                ACR_PULL_ROLE,
-            ),
+            subscription_id=a.subscription_id,
             scope=self.registry_id,
             opts=self._child(),
         )

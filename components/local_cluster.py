@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.workload import IngressFacts
 from devenv.paths import local_kubeconfig
 from settings.model import LocalSettings
 
@@ -28,6 +29,7 @@ class LocalCluster(pulumi.ComponentResource):
     provider: k8s.Provider
     cluster_name: pulumi.Output[str]
     kubeconfig: pulumi.Output[str]
+    ingress: IngressFacts
 
     def __init__(self, name: str, args: LocalClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("platform:cluster:LocalCluster", name, None, opts)
@@ -42,4 +44,12 @@ class LocalCluster(pulumi.ComponentResource):
         )
         self.cluster_name = pulumi.Output.from_input(settings.context)
         self.kubeconfig = pulumi.Output.secret(path)
+        # kind or minikube with an ingress controller: the class and namespace come from config.
+        # Nothing publishes a load balancer status locally, and no Key Vault serves certificates.
+        self.ingress = IngressFacts(
+            class_name=settings.ingress_class_name,
+            controller_namespace=settings.ingress_controller_namespace,
+            skip_await=True,
+            serves_tls=False,
+        )
         self.register_outputs({"clusterName": self.cluster_name, "kubeconfig": self.kubeconfig})
