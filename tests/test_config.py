@@ -341,3 +341,16 @@ def test_the_time_zone_database_is_read_once_however_many_jobs(monkeypatch) -> N
     for _ in range(30):
         types._time_zone("Asia/Tokyo")
     assert len(calls) == 1
+
+
+def test_environment_rules_follow_platform_environment_not_the_stacks_name() -> None:
+    """A second prod stack under another name gets prod's rules; a stack named
+    'prod' that says it is staging does not."""
+    from settings import validate_settings
+
+    prod_file = {k.split(":", 1)[1]: v for k, v in stack_file_config("prod").items()}
+    free_tier = {**prod_file, "aks": {**prod_file["aks"], "skuTier": "Free"}}
+    with pytest.raises(ConfigError) as raised:
+        validate_settings("prod-eu", free_tier)
+    assert "stack 'prod-eu': platform:aks.skuTier: 'Free' has no uptime SLA" in str(raised.value)
+    assert validate_settings("prod", {**free_tier, "environment": "staging"}).aks.sku_tier == "Free"

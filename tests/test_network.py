@@ -204,3 +204,14 @@ def test_user_pools_are_agent_pools_merged_by_name(attached: Evaluation) -> None
         assert cluster.urn in pool.dependencies
         assert pool.ignore_changes == ["count"]
         assert pool.delete_before_replace  # a same-name replacement must free the name first
+
+
+def test_an_existing_certificate_uri_is_served_as_given() -> None:
+    """The other TLS source: a certificate already in some vault, by its URI."""
+    uri = "https://kv-shared-certs.vault.azure.net/certificates/admin-tls"
+    tls = {"certificateName": None, "certificateUri": uri}
+    ev = evaluate("staging", stack_file=patched_stack_file(
+        "staging", {"platform:services": {"admin": {"web": {"ingress": {"tls": tls}}}}}))  # fmt: skip
+    (ingress,) = [m for m in ev.manifests() if m["kind"] == "Ingress"]
+    assert ingress["metadata"]["annotations"]["kubernetes.azure.com/tls-cert-keyvault-uri"] == uri
+    assert ingress["spec"]["tls"][0]["hosts"] == [ingress["spec"]["rules"][0]["host"]]
