@@ -221,8 +221,9 @@ def _problems(error: ValidationError) -> list[tuple[str, str]]:
 
 
 def _format_errors(stack: str, errors: list[tuple[str, str]]) -> str:
+    # The files a person edits: the stack's overlay and the base under it.
     lines = [f"stack '{stack}': {NAMESPACE}:{path}: {reason}" for path, reason in errors]
-    return "invalid configuration:\n" + "\n".join(lines)
+    return f"invalid configuration in Pulumi.{stack}.yaml (over the base in Pulumi.yaml):\n" + "\n".join(lines)
 
 
 # -------------------------------------------------------------------- secrets
@@ -261,11 +262,17 @@ def _secret_problems(settings: PlatformSettings, runtime: dict[str, Any]) -> lis
                 problems.append(
                     (
                         f"services.{name}.secretEnv",
-                        f"needs secret {variable!r}: "
-                        f"`pulumi config set --secret --path 'serviceSecrets.{name}.{variable}' …`",
+                        f"needs secret {variable!r}: {_set_secret_hint(settings, name, variable)}",
                     )
                 )
     return problems
+
+
+def _set_secret_hint(settings: PlatformSettings, service: str, variable: str) -> str:
+    # In dev, `make dev` makes every secretEnv value itself; elsewhere a person sets it.
+    if settings.environment == "dev":
+        return "run `make dev`, which generates a value for every secretEnv name"
+    return f"`pulumi config set --secret --path 'serviceSecrets.{service}.{variable}' …`"
 
 
 def _cluster_agent_token_problems(token: Any) -> list[tuple[str, str]]:

@@ -151,7 +151,7 @@ BAD_CONFIGS: list[tuple[str, str, dict, dict, dict | None, list[str]]] = [
     ("cluster-agent-without-replicas", "prod", {"platform:datadog": {"clusterAgent": {"replicas": 0}}}, {}, None,
      ["stack 'prod'", "platform:datadog.clusterAgent.replicas", "greater than or equal to 1"]),
     ("missing-app-secret", "dev", {}, {}, {"serviceSecrets": {"admin": {"DATABASE_URL": "x"}}},
-     ["stack 'dev'", "platform:services.admin.secretEnv", "SECRET_KEY_BASE"]),
+     ["stack 'dev'", "platform:services.admin.secretEnv", "SECRET_KEY_BASE", "run `make dev`, which generates"]),
     ("service-runs-nothing", "staging", {"platform:services": {"empty": {"team": "x"}}}, {}, None,
      ["platform:services.empty", "runs nothing", "`web`, `worker` or `jobs`"]),
     ("jobs-only-service-job-without-image", "staging", {"platform:services": {"etl": {"team": "data", "jobs": [
@@ -354,3 +354,12 @@ def test_environment_rules_follow_platform_environment_not_the_stacks_name() -> 
         validate_settings("prod-eu", free_tier)
     assert "stack 'prod-eu': platform:aks.skuTier: 'Free' has no uptime SLA" in str(raised.value)
     assert validate_settings("prod", {**free_tier, "environment": "staging"}).aks.sku_tier == "Free"
+
+
+def test_a_config_error_names_the_files_to_edit() -> None:
+    with pytest.raises(ConfigError) as raised:
+        evaluate("staging", stack_file=patched_stack_file("staging", {"platform:aks": {"skuTier": "Gold"}}))
+    assert (
+        str(raised.value).splitlines()[0]
+        == "invalid configuration in Pulumi.staging.yaml (over the base in Pulumi.yaml):"
+    )
