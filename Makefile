@@ -69,7 +69,7 @@ fmt: setup ## Format the code
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-cluster-up: setup tools ## Start the local cluster (3 kwok nodes)
+cluster-up: setup tools ## Start the local cluster (3 kwok nodes; LOCAL_CLUSTER_REAL_NODE=1 adds a real node)
 	$(PY) -m devenv.local_cluster up
 
 cluster-down: setup ## Stop the local cluster and delete its state
