@@ -65,6 +65,8 @@ class Image:
 
 
 def images() -> list[Image]:
+    if not (tools_bin() / "pause").exists():
+        raise SystemExit(f"{tools_bin() / 'pause'} is missing: run toolchain/build.sh (make tools) first")
     return [
         Image("pause", files={"/pause": (tools_bin() / "pause", 0o755)}, entrypoint=("/pause",)),
         Image(

@@ -277,6 +277,8 @@ def up(node: RealNode, start, kubeconfig: Path, images: dict[str, Path]) -> None
     """`start(name, args)` is the cluster's own process starter (pid file, log)."""
     if os.geteuid() != 0:
         raise SystemExit("the real node needs root (containerd, mounts, cgroups, a bridge)")
+    if not (CGROUP_V1 / "memory" / "cgroup.procs").exists():
+        raise SystemExit("the real node needs cgroup v1 hierarchies under /sys/fs/cgroup (as on these machines)")
     node.root.mkdir(parents=True, exist_ok=True)
     _record_host_leftovers(node)
     for d in ("run", "cni", "cni-ipam", "pod-logs", "volume-plugins", "opt"):
