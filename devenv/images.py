@@ -151,6 +151,9 @@ def build_all() -> dict[str, Path]:
             _build(image, out)
             print(f"[images] built {image.ref} in {time.time() - start:.0f}s: {out}", flush=True)
         built[image.ref] = out
+        for stale in cache.glob(f"{image.name}-*.tar"):  # earlier inputs' builds: never used again
+            if stale != out:
+                stale.unlink()
     return built
 
 
