@@ -35,11 +35,16 @@ setup: $(VENV)/.installed $(CHECKOV_VENV)/.installed ## Install the Python depen
 
 # Debian's nginx (1.22, with the realip module) runs the rendered nginx.conf in the
 # data-plane test. Without it that test is skipped with a warning, and fails under CI.
-system-deps: ## Install the OS packages the tests use (Debian/Ubuntu: nginx), with sudo unless root
-	@if command -v nginx >/dev/null; then echo "nginx: $$(nginx -v 2>&1)"; else \
+# The real node (devenv/real_node.py) needs containerd, runc and the CNI plugins; its
+# images (devenv/images.py) are built from Debian packages with mmdebstrap and umoci.
+SYSTEM_PACKAGES := nginx containerd runc containernetworking-plugins umoci mmdebstrap
+system-deps: ## Install the OS packages the tests use (Debian: nginx, containerd, runc, CNI, umoci, mmdebstrap)
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -z "$$missing" ]; then echo "system packages present: $(SYSTEM_PACKAGES)"; else \
 	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends nginx; \
-	  $$sudo service nginx stop >/dev/null 2>&1 || true; fi
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
+	  $$sudo service nginx stop >/dev/null 2>&1 || true; \
+	  $$sudo service containerd stop >/dev/null 2>&1 || true; fi
 
 tools: ## Build or reuse the pinned Go toolchain (Pulumi CLI, provider, control plane, kwok)
 	toolchain/build.sh
@@ -64,7 +69,7 @@ fmt: setup ## Format the code
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-cluster-up: setup tools ## Start the local cluster (3 kwok nodes)
+cluster-up: setup tools ## Start the local cluster (3 kwok nodes; LOCAL_CLUSTER_REAL_NODE=1 adds a real node)
 	$(PY) -m devenv.local_cluster up
 
 cluster-down: setup ## Stop the local cluster and delete its state

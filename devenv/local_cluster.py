@@ -6,6 +6,8 @@ are kwok fakes that run pods instantly and report them Running and Ready.
     python -m devenv.local_cluster down              stop everything, delete its state
     python -m devenv.local_cluster status            what runs, and the nodes
     python -m devenv.local_cluster add-node          one more kwok node
+    python -m devenv.local_cluster up --real-node    also one real node (root, Linux;
+                                                      or LOCAL_CLUSTER_REAL_NODE=1): devenv/real_node.py
 
 State, certificates, the kubeconfig and logs live in one directory:
 $LOCAL_CLUSTER_DIR, default ~/.cache/aks-platform-local (logs in logs/).
@@ -42,6 +44,7 @@ BASE_PORTS = (16443, 23790, 23800, 23810, 20257, 20259, 10247)
 SERVICE_CIDR = "10.96.0.0/16"
 POD_CIDR = "10.244.0.1/16"
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+REAL_NODE_COMPONENTS = ("containerd", "kubelet")
 FAKE_NODE_ANNOTATION = "kwok.x-k8s.io/node"
 # The first node stands in for the AKS system pool and carries its taint, so
 # the tests see that the Datadog agent lands on tainted nodes too.
@@ -71,6 +74,10 @@ class Paths:
     @property
     def kubeconfig(self) -> Path:
         return self.root / "kubeconfig"
+
+    @property
+    def real_node(self) -> Path:
+        return self.root / "node"
 
     @property
     def etcd_data(self) -> Path:
@@ -164,7 +171,8 @@ def _pid(paths: Paths, name: str) -> int | None:
     return None if _state(pid) in ("Z", "X") else pid
 
 
-def _start(paths: Paths, name: str, args: list[str]) -> None:
+def _start(paths: Paths, name: str, args: list[str], command: list[str] | None = None) -> None:
+    """Start `name` (a toolchain binary with `args`, or `command` as given) in its own session."""
     pid = _pid(paths, name)
     if pid and _state(pid) == "T":
         # Stopped (SIGSTOP, a suspended laptop shell): resume it rather than report it running.
@@ -174,13 +182,15 @@ def _start(paths: Paths, name: str, args: list[str]) -> None:
     if pid:
         log(f"{name} already running")
         return
-    binary = tools_bin() / name
-    if not binary.exists():
-        raise SystemExit(f"{binary} is missing: run toolchain/build.sh (make tools) first")
+    if command is None:
+        binary = tools_bin() / name
+        if not binary.exists():
+            raise SystemExit(f"{binary} is missing: run toolchain/build.sh (make tools) first")
+        command = [str(binary), *args]
     paths.logs.mkdir(parents=True, exist_ok=True)
     paths.pids.mkdir(parents=True, exist_ok=True)
     with open(paths.logs / f"{name}.log", "ab") as out:
-        process = subprocess.Popen([str(binary), *args], stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     (paths.pids / f"{name}.pid").write_text(str(process.pid))
     log(f"started {name} (pid {process.pid}, log {paths.logs / (name + '.log')})")
 
@@ -341,7 +351,7 @@ def add_node(paths: Paths) -> str:
     return name
 
 
-def up(paths: Paths, nodes: int) -> None:
+def up(paths: Paths, nodes: int, real_node: bool = False) -> None:
     paths.root.mkdir(parents=True, exist_ok=True)
     make_certificates(paths)
     tokens = make_tokens(paths)
@@ -358,9 +368,38 @@ def up(paths: Paths, nodes: int) -> None:
     _wait_for_default_service_account(paths)
     while len(existing_nodes(paths)) < nodes:
         add_node(paths)
+    if real_node:
+        _real_node_up(paths)
     _wait_nodes_ready(paths)
     _restore_pod_readiness(paths)
     log(f"ready: kubeconfig {paths.kubeconfig}, context {CONTEXT}, {len(existing_nodes(paths))} nodes")
+
+
+def _real_node(paths: Paths):  # type: ignore[no-untyped-def]
+    from devenv.real_node import RealNode
+
+    return RealNode(paths.real_node, _OFFSET)
+
+
+def _real_node_up(paths: Paths) -> None:
+    from devenv import images, real_node
+
+    built = images.build_all()
+
+    def start(name: str, command: list[str]) -> None:
+        _start(paths, name, [], command=command)
+
+    real_node.up(_real_node(paths), start, paths.kubeconfig, built)
+    _wait(lambda: _real_node(paths).name in existing_nodes(paths), "the real node to register; see logs/kubelet.log")
+
+
+def _wait(condition, what: str, timeout: float = 60) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if condition():
+            return
+        time.sleep(0.5)
+    raise SystemExit(f"timed out waiting for {what}")
 
 
 def _wait_for_default_service_account(paths: Paths, timeout: float = 60) -> None:
@@ -423,6 +462,10 @@ def free_port_offset(start: int = 300, step: int = 37, attempts: int = 60) -> in
 
 
 def down(paths: Paths) -> None:
+    if paths.real_node.exists():
+        from devenv import real_node
+
+        real_node.down(_real_node(paths), lambda name: _stop(paths, name))
     for name in reversed(COMPONENTS):
         _stop(paths, name)
     if paths.root.exists():
@@ -431,7 +474,8 @@ def down(paths: Paths) -> None:
 
 
 def status(paths: Paths) -> int:
-    running = {name: _pid(paths, name) for name in COMPONENTS}
+    names = COMPONENTS + (REAL_NODE_COMPONENTS if paths.real_node.exists() else ())
+    running = {name: _pid(paths, name) for name in names}
     for name, pid in running.items():
         print(f"{name:26} {'running, pid ' + str(pid) if pid else 'stopped'}")
     if all(running.values()):
@@ -445,10 +489,16 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m devenv.local_cluster", description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=["up", "down", "status", "add-node"])
     parser.add_argument("--nodes", type=int, default=int(os.environ.get("LOCAL_CLUSTER_NODES", 3)))
+    parser.add_argument(
+        "--real-node",
+        action="store_true",
+        default=os.environ.get("LOCAL_CLUSTER_REAL_NODE") == "1",
+        help="also run one real kubelet node (root, Linux): devenv/real_node.py",
+    )
     args = parser.parse_args(argv[1:])
     paths = Paths(default_dir())
     if args.command == "up":
-        up(paths, args.nodes)
+        up(paths, args.nodes, real_node=args.real_node)
     elif args.command == "down":
         down(paths)
     elif args.command == "add-node":

@@ -36,3 +36,9 @@ def local_cluster_dir() -> Path:
 def local_kubeconfig() -> Path:
     """The kubeconfig `make cluster-up` writes, and the dev stack uses unless `platform:local.kubeconfig` is set."""
     return local_cluster_dir() / "kubeconfig"
+
+
+def images_cache_dir() -> Path:
+    """The real node's images (devenv/images.py), kept between runs: $IMAGES_CACHE,
+    default ~/.cache/aks-platform-images."""
+    return Path(os.environ.get("IMAGES_CACHE") or Path.home() / ".cache" / "aks-platform-images")

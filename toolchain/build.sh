@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build the pinned local toolchain (Pulumi CLI, Kubernetes provider, etcd,
-# kube-apiserver/controller-manager/scheduler, kwok) from Go modules into a
+# kube-apiserver/controller-manager/scheduler, kwok, and the real node's kubelet
+# and pause binary) from Go modules into a
 # cache outside the repo, keyed by version. Reuses whatever is already built.
 #
 #   toolchain/build.sh            # build what is missing, print the bin dir
@@ -31,7 +32,7 @@ log() { printf '[toolchain %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 # step N WHAT SECONDS: announce step N of the cold build, with the time it took on
 # 2 idle cores with empty caches (measured: 811 s in all); a loaded machine is slower.
-STEPS=6
+STEPS=8
 step() { log "[$1/$STEPS] building $2 (cold: about $(($3 / 60)) min $(($3 % 60)) s on 2 idle cores)"; }
 
 # stamp NAME VERSION: a tool is current when its stamp file matches its version.
@@ -109,13 +110,8 @@ build_etcd() {
   mark_built etcd "$ETCD_VERSION"
 }
 
-build_kubernetes() {
-  local v=$KUBERNETES_VERSION
-  if is_built kube-apiserver "$v" && is_built kube-controller-manager "$v" && is_built kube-scheduler "$v"; then
-    return 0
-  fi
-  step 6 "kube-apiserver, kube-controller-manager, kube-scheduler v$v" 180
-  local w="$TOOLS_CACHE/src/kubernetes-$v"
+prepare_kubernetes_wrapper() { # prepare_kubernetes_wrapper VERSION DIR
+  local v=$1 w=$2
   new_wrapper "$w" local.build/kubernetes
   local minor=${v#*.}; minor=${minor%%.*}
   local src
@@ -128,9 +124,25 @@ build_kubernetes() {
   done < <(sed -n 's#^[[:space:]]*\(k8s.io/[^ ]*\) => ./staging/.*#\1#p' "$src/go.mod")
   (cd "$w" && go mod edit "${edits[@]}" && \
     sed -n 's/^godebug /godebug /p' "$src/go.mod" >>go.mod)
+}
+
+kubernetes_stamp() { # kubernetes_stamp VERSION: the -X flags that stamp the version
+  local v=$1 minor=${1#*.}; minor=${minor%%.*}
   local pkg=k8s.io/component-base/version cgo=k8s.io/client-go/pkg/version
-  local stamp="-X $pkg.gitVersion=v$v -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
-  stamp+=" -X $cgo.gitVersion=v$v -X $cgo.gitMajor=1 -X $cgo.gitMinor=$minor -X $cgo.gitTreeState=clean"
+  echo "-X $pkg.gitVersion=v$v -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean" \
+    "-X $cgo.gitVersion=v$v -X $cgo.gitMajor=1 -X $cgo.gitMinor=$minor -X $cgo.gitTreeState=clean"
+}
+
+build_kubernetes() {
+  local v=$KUBERNETES_VERSION
+  if is_built kube-apiserver "$v" && is_built kube-controller-manager "$v" && is_built kube-scheduler "$v"; then
+    return 0
+  fi
+  step 6 "kube-apiserver, kube-controller-manager, kube-scheduler v$v" 180
+  local w="$TOOLS_CACHE/src/kubernetes-$v"
+  prepare_kubernetes_wrapper "$v" "$w"
+  local stamp
+  stamp=$(kubernetes_stamp "$v")
   run_logged kubernetes bash -c "
     set -e; cd '$w'
     go get k8s.io/kubernetes@v$v
@@ -138,6 +150,34 @@ build_kubernetes() {
       go build -trimpath -ldflags '-s -w $stamp' -o '$BIN/'\$c k8s.io/kubernetes/cmd/\$c
     done"
   for c in kube-apiserver kube-controller-manager kube-scheduler; do mark_built "$c" "$v"; done
+}
+
+# The real node's kubelet: same wrapper module and version stamp as the control plane
+# (reuses its wrapper when present), kept apart so an existing control plane is not rebuilt.
+build_kubelet() {
+  local v=$KUBERNETES_VERSION
+  is_built kubelet "$v" && return 0
+  # About 1 min after the control plane, whose module and build caches it shares.
+  step 7 "kubelet v$v" 360
+  local w="$TOOLS_CACHE/src/kubernetes-$v"
+  [[ -f "$w/go.mod" ]] || { prepare_kubernetes_wrapper "$v" "$w"; }
+  run_logged kubelet bash -c "
+    set -e; cd '$w'
+    go get k8s.io/kubernetes@v$v
+    go build -trimpath -ldflags '-s -w $(kubernetes_stamp "$v")' -o '$BIN/kubelet' k8s.io/kubernetes/cmd/kubelet"
+  mark_built kubelet "$v"
+}
+
+# The sandbox ("pause") image's only binary: no registry is reachable, so the
+# project builds its own from toolchain/pause (static, no cgo).
+build_pause() {
+  local sum
+  sum=$(sha256sum "$here/pause/main.go" | cut -c1-16)
+  is_built pause "$sum" && return 0
+  step 8 "pause" 1
+  # A second's build: run directly, not under run_logged.
+  (cd "$here/pause" && go build -trimpath -ldflags '-s -w' -o "$BIN/pause" .)
+  mark_built pause "$sum"
 }
 
 build_kwok() {
@@ -179,6 +219,8 @@ main() {
   build_etcd
   build_kwok
   build_kubernetes
+  build_kubelet
+  build_pause
   log "toolchain ready in $((SECONDS - start))s"
   echo "$BIN"
 }

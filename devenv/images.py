@@ -1,0 +1,171 @@
+"""Container images for the real node, built here from Debian packages: no
+registry is reachable, so nothing is pulled.
+
+    python -m devenv.images build        build what is missing, print the image tarballs
+
+Each image is an OCI archive cached under images_cache_dir(), named by a hash
+of everything that goes into it (packages, files, entrypoint, this file), so a
+second run reuses it and any change rebuilds it. The real node imports them
+into its own containerd (devenv/real_node.py) as docker.io/local/NAME:TAG.
+
+- pause: the sandbox image, one static binary (toolchain/pause, built by toolchain/build.sh).
+- nginx: Debian's nginx-light, standing in for nginxinc/nginx-unprivileged, with
+  the same user (UID 101), port (8080, set by our nginx.conf), writable paths
+  (/tmp, /var/cache/nginx) and stop signal (SIGQUIT): nginxinc/docker-nginx-unprivileged
+  mainline/debian/Dockerfile (`ARG UID=101`, `EXPOSE 8080`, `STOPSIGNAL SIGQUIT`,
+  the chown of /var/cache/nginx and the pid in /tmp).
+- admin-app: the stand-in in devenv/standin (Python's http.server) on port 3000,
+  with /app/bin/rails for the CronJobs' `bin/rails runner ...` commands.
+The Datadog agent image cannot be built here; the real node runs no Datadog pod."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from devenv.paths import ROOT, images_cache_dir, tools_bin
+
+SUITE = "bookworm"
+STANDIN = ROOT / "devenv" / "standin"
+REGISTRY_PREFIX = "docker.io/local"
+TAG = "dev"
+
+
+@dataclass(frozen=True)
+class Image:
+    name: str
+    packages: tuple[str, ...] = ()
+    """Debian packages of the base layer; none: no base layer (pause)."""
+    files: dict[str, tuple[Path, int]] = field(default_factory=dict)
+    """Path in the image -> (source file, mode), in a layer of their own."""
+    entrypoint: tuple[str, ...] = ()
+    user: str = ""
+    workdir: str = "/"
+    stop_signal: str = "SIGTERM"
+
+    @property
+    def ref(self) -> str:
+        """How a pod names it."""
+        return f"{REGISTRY_PREFIX}/{self.name}:{TAG}"
+
+    def digest(self) -> str:
+        h = hashlib.sha256()
+        h.update(repr((SUITE, self.packages, self.entrypoint, self.user, self.workdir, self.stop_signal)).encode())
+        for path, (source, mode) in sorted(self.files.items()):
+            h.update(f"{path}:{mode}:".encode() + source.read_bytes())
+        h.update(Path(__file__).read_bytes())
+        return h.hexdigest()[:16]
+
+
+def images() -> list[Image]:
+    if not (tools_bin() / "pause").exists():
+        raise SystemExit(f"{tools_bin() / 'pause'} is missing: run toolchain/build.sh (make tools) first")
+    return [
+        Image("pause", files={"/pause": (tools_bin() / "pause", 0o755)}, entrypoint=("/pause",)),
+        Image(
+            "nginx",
+            # nginx-light: Debian's smallest nginx that has the realip module our nginx.conf uses.
+            packages=("nginx-light",),
+            entrypoint=("nginx", "-g", "daemon off;"),
+            user="101",
+            stop_signal="SIGQUIT",
+        ),
+        Image(
+            "admin-app",
+            # http.server lives in libpython3.11-stdlib, not in python3-minimal.
+            packages=("python3-minimal", "libpython3.11-stdlib"),
+            files={
+                "/app/server.py": (STANDIN / "server.py", 0o644),
+                "/app/bin/rails": (STANDIN / "rails", 0o755),
+            },
+            entrypoint=("python3", "/app/server.py"),
+            user="10001",
+            workdir="/app",
+        ),
+    ]
+
+
+def _run(*args: str) -> None:
+    result = subprocess.run(args, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"{' '.join(args[:3])} failed:\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}")
+
+
+def _files_layer(image: Image, out: Path) -> None:
+    with tarfile.open(out, "w") as tar:
+        dirs = sorted({str(p) for path in image.files for p in Path(path).parents if str(p) != "/"})
+        for d in dirs:
+            info = tarfile.TarInfo(d.lstrip("/"))
+            info.type, info.mode = tarfile.DIRTYPE, 0o755
+            tar.addfile(info)
+        for path, (source, mode) in sorted(image.files.items()):
+            data = source.read_bytes()
+            info = tarfile.TarInfo(path.lstrip("/"))
+            info.size, info.mode = len(data), mode
+            tar.addfile(info, io.BytesIO(data))
+
+
+def _build(image: Image, out: Path) -> None:
+    with tempfile.TemporaryDirectory(prefix=f"image-{image.name}-") as tmp:
+        work = Path(tmp)
+        layout = f"{work / 'oci'}:{TAG}"
+        _run("umoci", "init", "--layout", str(work / "oci"))
+        _run("umoci", "new", "--image", layout)
+        if image.packages:
+            rootfs = work / "rootfs.tar"
+            # essential: only Essential:yes packages plus ours; no apt, no init, a small rootfs.
+            excludes = [f"--dpkgopt=path-exclude=/usr/share/{d}/*" for d in ("doc", "man", "locale")]
+            _run("mmdebstrap", "--quiet", "--variant=essential", f"--include={','.join(image.packages)}",
+                 *excludes, SUITE, str(rootfs))  # fmt: skip
+            _run("umoci", "raw", "add-layer", "--image", layout, str(rootfs))
+        if image.files:
+            _files_layer(image, work / "files.tar")
+            _run("umoci", "raw", "add-layer", "--image", layout, str(work / "files.tar"))
+        config = ["--config.workingdir", image.workdir, "--config.stopsignal", image.stop_signal]
+        for arg in image.entrypoint:
+            config += ["--config.entrypoint", arg]
+        if image.user:
+            config += ["--config.user", image.user]
+        _run("umoci", "config", "--image", layout, *config)
+        partial = out.with_suffix(".partial")
+        _run("tar", "-C", str(work / "oci"), "-cf", str(partial), ".")
+        partial.rename(out)
+
+
+def build_all() -> dict[str, Path]:
+    """Every image as an OCI archive, built only when its inputs changed."""
+    cache = images_cache_dir()
+    cache.mkdir(parents=True, exist_ok=True)
+    built = {}
+    for image in images():
+        out = cache / f"{image.name}-{image.digest()}.tar"
+        if not out.exists():
+            start = time.time()
+            _build(image, out)
+            print(f"[images] built {image.ref} in {time.time() - start:.0f}s: {out}", flush=True)
+        built[image.ref] = out
+        for stale in cache.glob(f"{image.name}-*.tar"):  # earlier inputs' builds: never used again
+            if stale != out:
+                stale.unlink()
+    return built
+
+
+def main(argv: list[str]) -> int:
+    if argv[1:] != ["build"]:
+        print(__doc__.split("\n\n")[1])
+        return 2
+    for ref, path in build_all().items():
+        print(f"{ref}\t{path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    raise SystemExit(main(sys.argv))
