@@ -44,11 +44,13 @@ __all__ = [
     "is_secret",
     "patched_stack_file",
     "placeholder_secrets",
+    "pod_ready",
     "project_config",
     "secret_values",
     "stack_file_config",
     "to_manifest",
     "unwrap_secrets",
+    "wait_for",
 ]  # fmt: skip
 
 
@@ -85,3 +87,23 @@ def evaluate_recording(stack: str, **kwargs: Any) -> tuple[RecordingMonitor, Exc
     except Exception as err:
         return monitor, err
     return monitor, None
+
+
+def wait_for(condition: Any, what: str, timeout: float = 90, interval: float = 0.5) -> Any:
+    """Poll `condition` until it returns something truthy, and return that; fail naming `what`."""
+    import time
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def pod_ready(pod: Any) -> bool:
+    """A pod that is Ready and not on its way out."""
+    return pod.metadata.deletion_timestamp is None and any(
+        c.type == "Ready" and c.status == "True" for c in (pod.status.conditions or [])
+    )

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from harness import pod_ready, wait_for
+
 ROOT = Path(__file__).resolve().parents[2]
 DATADOG_KEY = "e2e-placeholder-dd-key-5a1f"
 CLUSTER_AGENT_TOKEN = "e2e-cluster-agent-token-0c4e9b7d2a61f3e8"  # >= 32 characters, as the agent requires
@@ -152,22 +154,6 @@ def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
         deployment.cluster("down")
 
 
-def _wait(condition, what: str, timeout: float = 90, interval: float = 0.5):  # type: ignore[no-untyped-def]
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-
-
-def _ready(pod) -> bool:  # type: ignore[no-untyped-def]
-    return pod.metadata.deletion_timestamp is None and any(
-        c.type == "Ready" and c.status == "True" for c in (pod.status.conditions or [])
-    )
-
-
 def _web_pods(dev: Deployment) -> list:
     core, _, _ = dev.api()
     return core.list_namespaced_pod("admin", label_selector="app.kubernetes.io/component=web").items
@@ -194,7 +180,7 @@ def test_make_dev_from_scratch_makes_every_deployment_available(dev: Deployment)
     assert {(d.metadata.namespace, d.metadata.name) for d in deployments} == set(HPA_MINIMUM)
     for d in deployments:
         minimum = HPA_MINIMUM[(d.metadata.namespace, d.metadata.name)]
-        status = _wait(
+        status = wait_for(
             lambda d=d, minimum=minimum: (
                 (s := apps.read_namespaced_deployment_status(d.metadata.name, d.metadata.namespace).status)
                 and s.replicas == s.available_replicas == minimum
@@ -254,19 +240,19 @@ def test_one_datadog_agent_per_node_including_tainted_and_new_nodes(dev: Deploym
         pods = core.list_namespaced_pod("datadog", label_selector="app.kubernetes.io/name=datadog-agent").items
         counts: dict[str, int] = {}
         for pod in pods:
-            if _ready(pod):
+            if pod_ready(pod):
                 counts[pod.spec.node_name] = counts.get(pod.spec.node_name, 0) + 1
         return counts
 
     nodes = {n.metadata.name for n in core.list_node().items}
     assert any(t.key == "CriticalAddonsOnly" for n in core.list_node().items for t in (n.spec.taints or []))
-    counts = _wait(lambda: (c := agents_per_node()) and set(c) == nodes and c, "an agent on every node")
+    counts = wait_for(lambda: (c := agents_per_node()) and set(c) == nodes and c, "an agent on every node")
     assert set(counts.values()) == {1}
 
     dev.cluster("add-node")
     grown = {n.metadata.name for n in core.list_node().items}
     assert len(grown) == len(nodes) + 1
-    counts = _wait(lambda: (c := agents_per_node()) and set(c) == grown and c, "an agent on the new node")
+    counts = wait_for(lambda: (c := agents_per_node()) and set(c) == grown and c, "an agent on the new node")
     assert set(counts.values()) == {1}
 
 
@@ -274,7 +260,7 @@ def test_cluster_agent_is_available_and_the_node_agents_point_at_it(dev: Deploym
     """The Cluster Agent Deployment becomes available, and every node agent is
     configured to reach it through its Service with the shared token's Secret."""
     core, apps, _ = dev.api()
-    status = _wait(
+    status = wait_for(
         lambda: (
             (d := apps.read_namespaced_deployment_status("datadog-cluster-agent", "datadog"))
             and d.spec.replicas
@@ -303,12 +289,12 @@ def test_cluster_agent_is_available_and_the_node_agents_point_at_it(dev: Deploym
 def test_deleted_app_pod_is_replaced(dev: Deployment) -> None:
     """Self-healing: a pod that dies is replaced and the app is back at full strength."""
     core, _, _ = dev.api()
-    before = [p for p in _web_pods(dev) if _ready(p)]
+    before = [p for p in _web_pods(dev) if pod_ready(p)]
     victim = before[0].metadata.name
     core.delete_namespaced_pod(victim, "admin", grace_period_seconds=0)
-    healed = _wait(
+    healed = wait_for(
         lambda: (
-            (ready := [p for p in _web_pods(dev) if _ready(p) and p.metadata.name != victim])
+            (ready := [p for p in _web_pods(dev) if pod_ready(p) and p.metadata.name != victim])
             and len(ready) >= len(before)
             and ready
         ),
@@ -320,7 +306,7 @@ def test_deleted_app_pod_is_replaced(dev: Deployment) -> None:
 
 def _wait_fully_available(dev: Deployment) -> None:
     _, apps, _ = dev.api()
-    _wait(
+    wait_for(
         lambda: (
             (d := apps.read_namespaced_deployment_status("web", "admin"))
             and (d.status.available_replicas or 0) >= d.spec.replicas == d.status.replicas
@@ -360,7 +346,7 @@ def test_image_tag_change_rolls_out_without_losing_capacity(dev: Deployment) -> 
     assert images["app"] == NEW_TAG
     assert samples and min(available - desired for available, desired in samples) >= 0, samples
     for pod in _web_pods(dev):
-        if _ready(pod):
+        if pod_ready(pod):
             assert {c.image for c in pod.spec.containers} >= {NEW_TAG}
 
 
@@ -385,7 +371,7 @@ def test_a_job_from_each_cronjob_runs_to_completion(dev: Deployment) -> None:
         batch.create_namespaced_job(cron.metadata.namespace, body)
     for cron in cron_jobs:
         name, namespace = f"{cron.metadata.name}-manual", cron.metadata.namespace
-        job = _wait(
+        job = wait_for(
             lambda n=name, ns=namespace: (j := batch.read_namespaced_job_status(n, ns)).status.succeeded and j,
             f"job {namespace}/{name} to complete",
         )
@@ -526,7 +512,7 @@ def test_destroy_removes_every_namespace_it_created(dev: Deployment) -> None:
     created = {n.metadata.name for n in core.list_namespace(label_selector="app.kubernetes.io/managed-by=pulumi").items}
     assert created == {"admin", "datadog", "etl", "mailer"}
     dev.pulumi("destroy", "--yes", "--skip-preview")
-    _wait(
+    wait_for(
         lambda: not ({n.metadata.name for n in core.list_namespace().items} & created),
         "namespaces to disappear",
         timeout=120,

@@ -37,6 +37,8 @@ from pathlib import Path
 
 import pytest
 
+from harness import pod_ready, wait_for
+
 ROOT = Path(__file__).resolve().parents[2]
 NS = "admin"
 IMAGES = {"nginx": "docker.io/local/nginx:dev", "app": "docker.io/local/admin-app:dev"}
@@ -130,27 +132,11 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         core, _, _, _ = cluster.api()
         for m in cluster.manifests:
             utils.create_from_dict(core.api_client, m)
-        _wait(lambda: len(_ready_web_pods(cluster)) == 2, "2 ready web pods on the real node", timeout=120)
+        wait_for(lambda: len(_ready_web_pods(cluster)) == 2, "2 ready web pods on the real node", timeout=120)
         yield cluster
     finally:
         stopped = cluster.cluster("down")
         assert stopped.returncode == 0, stopped.stdout[-3000:] + stopped.stderr[-3000:]
-
-
-def _wait(condition, what: str, timeout: float = 90, interval: float = 0.5):  # type: ignore[no-untyped-def]
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-
-
-def _ready(pod) -> bool:  # type: ignore[no-untyped-def]
-    return pod.metadata.deletion_timestamp is None and any(
-        c.type == "Ready" and c.status == "True" for c in (pod.status.conditions or [])
-    )
 
 
 def _web_pods(cluster: Cluster) -> list:
@@ -159,7 +145,7 @@ def _web_pods(cluster: Cluster) -> list:
 
 
 def _ready_web_pods(cluster: Cluster) -> list:
-    return [p for p in _web_pods(cluster) if _ready(p)]
+    return [p for p in _web_pods(cluster) if pod_ready(p)]
 
 
 def _get(url: str, timeout: float = 5) -> tuple[int, str]:
@@ -277,7 +263,7 @@ def _rollout_under_traffic(cluster: Cluster, reason: str) -> EndpointClient:
         time.sleep(2)
         _restart_rollout(cluster, reason)
         time.sleep(2)
-        _wait(lambda: _rollout_done(cluster), "the rollout and the old pods' termination", timeout=120)
+        wait_for(lambda: _rollout_done(cluster), "the rollout and the old pods' termination", timeout=120)
         time.sleep(2)
     return client
 
@@ -307,7 +293,7 @@ def test_without_prestop_the_same_rollout_loses_requests(real: Cluster) -> None:
         "spec": {"template": {"spec": {"containers": [{"name": c["name"], "lifecycle": None} for c in containers]}}}
     }
     apps.patch_namespaced_deployment("web", NS, patch)
-    _wait(lambda: _rollout_done(real), "the rollout to pods without preStop", timeout=120)
+    wait_for(lambda: _rollout_done(real), "the rollout to pods without preStop", timeout=120)
     try:
         client = _rollout_under_traffic(real, "without-prestop")
         real.results["loss_without_prestop"] = (len(client.failures), client.total)
@@ -315,7 +301,7 @@ def test_without_prestop_the_same_rollout_loses_requests(real: Cluster) -> None:
         assert client.failures, f"no request failed in {client.total}: the test could not see a loss"
     finally:
         apps.replace_namespaced_deployment("web", NS, deployment)
-        _wait(lambda: _rollout_done(real), "the rollout back to the stack's manifest", timeout=120)
+        wait_for(lambda: _rollout_done(real), "the rollout back to the stack's manifest", timeout=120)
 
 
 def test_a_hung_app_is_restarted_by_its_liveness_probe(real: Cluster) -> None:
@@ -329,9 +315,9 @@ def test_a_hung_app_is_restarted_by_its_liveness_probe(real: Cluster) -> None:
     def restarted():  # type: ignore[no-untyped-def]
         p = core.read_namespaced_pod(pod.metadata.name, NS)
         app = next(c for c in p.status.container_statuses if c.name == "app")
-        return p if app.restart_count >= 1 and _ready(p) else None
+        return p if app.restart_count >= 1 and pod_ready(p) else None
 
-    p = _wait(restarted, "the kubelet to restart the hung app", timeout=120)
+    p = wait_for(restarted, "the kubelet to restart the hung app", timeout=120)
     assert p.metadata.uid == pod.metadata.uid, "the pod was replaced, not its container restarted"
     events = core.list_namespaced_event(NS, field_selector=f"involvedObject.name={pod.metadata.name}").items
     assert any("Liveness probe failed" in (e.message or "") for e in events), [e.message for e in events]
@@ -342,7 +328,7 @@ def test_a_deleted_pod_is_replaced_and_serves(real: Cluster) -> None:
     core, _, _, _ = real.api()
     victim = _ready_web_pods(real)[0]
     core.delete_namespaced_pod(victim.metadata.name, NS)
-    fresh = _wait(
+    fresh = wait_for(
         lambda: [p for p in _ready_web_pods(real) if p.metadata.creation_timestamp > victim.metadata.creation_timestamp
                  and p.metadata.name != victim.metadata.name],
         "a replacement pod to be ready", timeout=90,
@@ -372,7 +358,9 @@ def test_each_cronjob_runs_its_command_to_completion(real: Cluster) -> None:
     assert len(crons) == 2
     jobs = {_job_from_cronjob(real, c, f"{c['metadata']['name']}-e2e"): c for c in crons}
     for job, cron in jobs.items():
-        status = _wait(lambda job=job: batch.read_namespaced_job_status(job, NS).status.succeeded, f"{job}", timeout=90)
+        status = wait_for(
+            lambda job=job: batch.read_namespaced_job_status(job, NS).status.succeeded, f"{job}", timeout=90
+        )
         assert status == 1
         (pod,) = _job_pods(real, job)
         command = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["command"]
@@ -389,7 +377,7 @@ def test_a_failing_job_is_retried_up_to_its_backoff_limit_then_failed(real: Clus
         conditions = batch.read_namespaced_job_status(job, NS).status.conditions or []
         return next((c for c in conditions if c.type == "Failed" and c.status == "True"), None)
 
-    condition = _wait(failed, "the Job to be marked failed", timeout=150)
+    condition = wait_for(failed, "the Job to be marked failed", timeout=150)
     assert condition.reason == "BackoffLimitExceeded"
     pods = _job_pods(real, job)
     assert len(pods) == limit + 1, [p.metadata.name for p in pods]
@@ -424,11 +412,11 @@ def test_a_pod_whose_readiness_fails_gets_no_requests(real: Cluster) -> None:
     code, out = _exec(real, unready, "app", ["touch", "/tmp/not-ready"])
     assert code == 0, out
     try:
-        _wait(lambda: not _ready(core.read_namespaced_pod(unready, NS)), "the pod to turn unready", timeout=60)
+        wait_for(lambda: not pod_ready(core.read_namespaced_pod(unready, NS)), "the pod to turn unready", timeout=60)
         with EndpointClient(real) as client:
             time.sleep(2 * ENDPOINTS_REFRESH_SECONDS + 3)
         assert client.served[other] > 200 and client.failures == [], (client.served, client.failures[:5])
         assert client.served[unready] == 0, client.served
     finally:
         _exec(real, unready, "app", ["rm", "-f", "/tmp/not-ready"])
-    _wait(lambda: _ready(core.read_namespaced_pod(unready, NS)), "the pod to be ready again", timeout=60)
+    wait_for(lambda: pod_ready(core.read_namespaced_pod(unready, NS)), "the pod to be ready again", timeout=60)
