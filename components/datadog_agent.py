@@ -26,6 +26,7 @@ import pulumi_kubernetes as k8s
 from components.datadog_cluster_agent import NAME as CLUSTER_AGENT
 from components.datadog_cluster_agent import TOKEN_KEY, TOKEN_SECRET, DatadogClusterAgent, DatadogClusterAgentArgs
 from components.pod_spec import checkov_annotations
+from components.rbac import bind_cluster_role
 from settings.model import DatadogSettings
 
 NAMESPACE = "datadog"
@@ -160,19 +161,10 @@ class DatadogAgent(pulumi.ComponentResource):
 
     def _build_rbac(self, child: pulumi.ResourceOptions) -> k8s.core.v1.ServiceAccount:
         account = k8s.core.v1.ServiceAccount("datadog-sa", metadata=self._metadata(NAME), opts=child)
-        role = k8s.rbac.v1.ClusterRole(
-            f"{NAME}-role",
-            metadata={"name": NAME, "labels": self._labels()},
-            rules=agent_rules(),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        k8s.rbac.v1.ClusterRoleBinding(
-            f"{NAME}-binding",
-            metadata={"name": NAME, "labels": self._labels()},
-            role_ref={"api_group": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role.metadata.name},
-            subjects=[{"kind": "ServiceAccount", "name": NAME, "namespace": NAMESPACE}],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[account]),
-        )
+        bind_cluster_role(
+            NAME, agent_rules(), labels=self._labels(), account=account, account_name=NAME, namespace=NAMESPACE,
+            parent=self,
+        )  # fmt: skip
         return account
 
     def _build_priority_class(self) -> k8s.scheduling.v1.PriorityClass:

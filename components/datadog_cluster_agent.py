@@ -23,9 +23,11 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
+from components.pod_spec import RUN_AS_USER, checkov_annotations, container_security_context
+
 # The chart sets only allowPrivilegeEscalation: false and a read-only root
 # filesystem; the Cluster Agent gets our full restricted context on top.
-from components.pod_spec import RUN_AS_USER, checkov_annotations, container_security_context
+from components.rbac import bind_cluster_role
 from settings.model import DatadogSettings
 
 NAMESPACE = "datadog"
@@ -125,19 +127,10 @@ class DatadogClusterAgent(pulumi.ComponentResource):
     def _build_rbac(self, child: pulumi.ResourceOptions) -> k8s.core.v1.ServiceAccount:
         account = k8s.core.v1.ServiceAccount(f"{NAME}-sa", metadata=self._metadata(NAME), opts=child)
         for role_name, rules in ((NAME, cluster_agent_rules()), (f"{NAME}-ksm-core", ksm_core_rules())):
-            role = k8s.rbac.v1.ClusterRole(
-                f"{role_name}-role",
-                metadata={"name": role_name, "labels": self._labels()},
-                rules=rules,
-                opts=child,
-            )
-            k8s.rbac.v1.ClusterRoleBinding(
-                f"{role_name}-binding",
-                metadata={"name": role_name, "labels": self._labels()},
-                role_ref={"api_group": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role.metadata.name},
-                subjects=[{"kind": "ServiceAccount", "name": NAME, "namespace": NAMESPACE}],
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[account]),
-            )
+            bind_cluster_role(
+                role_name, rules, labels=self._labels(), account=account, account_name=NAME, namespace=NAMESPACE,
+                parent=self, role_opts=child,
+            )  # fmt: skip
         return account
 
     def _build_confd(self, child: pulumi.ResourceOptions) -> k8s.core.v1.ConfigMap:
