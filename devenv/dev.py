@@ -243,18 +243,19 @@ def summary(stack_file: Path | None = None) -> list[str]:
 # ----------------------------------------------------------------------- main
 
 
-def _prepared(env: dict[str, str]) -> Pulumi:
-    """The project, the stack and its secrets, ready; config validated once, before pulumi runs."""
+def _prepared(env: dict[str, str]) -> tuple[Pulumi, tuple[Path, str]]:
+    """The project, the stack and its secrets, ready; config validated before pulumi runs.
+    Also returns the cluster the stack deploys to (kubeconfig, context)."""
     with project_lock(WORKDIR):
         prepare_project(WORKDIR)
         ensure_stack(env, WORKDIR)
     kubeconfig, context = cluster_target(WORKDIR / "Pulumi.dev.yaml")
-    return Pulumi(WORKDIR, env, reachable=lambda: unreachable(kubeconfig, context))
+    return Pulumi(WORKDIR, env, reachable=lambda: unreachable(kubeconfig, context)), (kubeconfig, context)
 
 
 def _ready_to_change(env: dict[str, str]) -> Pulumi:
-    pulumi = _prepared(env)
-    require_reachable(*cluster_target(WORKDIR / "Pulumi.dev.yaml"))
+    pulumi, target = _prepared(env)
+    require_reachable(*target)
     clear_stale_locks(Path(env["PULUMI_BACKEND_URL"].removeprefix("file://")))
     clear_pending_operations(pulumi, STACK)
     return pulumi
@@ -287,7 +288,7 @@ def run(command: str, args: list[str]) -> int:
     elif command == "summary":
         return 1 if summary() else 0
     elif command == "pulumi":
-        return _prepared(env).run(*args)
+        return _prepared(env)[0].run(*args)
     else:
         print(__doc__)
         return 2
