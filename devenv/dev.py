@@ -302,7 +302,7 @@ def main(argv: list[str]) -> int:
         return run(argv[1] if len(argv) > 1 else "up", argv[2:])
     except ConfigError as err:
         # Expected: a person fixes the file. One message, no traceback.
-        print(f"{err}\n(fix Pulumi.dev.yaml or Pulumi.yaml, then run `make dev` again)", file=sys.stderr)
+        print(f"{err}\n(fix {dev_stack_file()} or Pulumi.yaml, then run `make dev` again)", file=sys.stderr)
         return 2
     except RunFailed as err:
         if str(err):

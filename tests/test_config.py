@@ -319,6 +319,7 @@ def test_the_dev_runner_prints_a_config_error_once_and_no_traceback(monkeypatch,
     err = capsys.readouterr().err
     assert err.count("platform:services.admin.team") == 1 and "Traceback" not in err
     assert "`make dev`" in err
+    assert str(dev.dev_stack_file()) in err  # the file in use: Pulumi.dev.yaml, or $DEV_STACK_FILE
 
 
 def test_a_short_cluster_agent_token_is_reported_without_its_value() -> None:
