@@ -11,7 +11,7 @@ STACK ?= dev
 A ?= staging
 B ?= prod
 
-.PHONY: help setup system-deps tools dev test unit e2e lint fmt cluster-up cluster-down cluster-status preview up destroy render diff bench clean
+.PHONY: help setup system-deps tools dev test unit e2e lint fmt cluster-up cluster-down cluster-status preview up destroy render diff bench scale clean
 
 help: ## List the commands
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -103,6 +103,9 @@ diff: setup ## Show what differs between stacks A and B: typed config and manife
 
 bench: setup ## Evaluation time and peak memory per stack, beside the bare SDK imports
 	$(PY) -m offline.bench
+
+scale: setup tools ## Dev loop at 1, 20 and 50 services through the real engine, on a private cluster (≈15 min)
+	$(PY) -m devenv.scale
 
 clean: ## Remove build output and virtualenvs (not the tools cache)
 	rm -rf build $(VENV) $(CHECKOV_VENV) .pytest_cache .ruff_cache

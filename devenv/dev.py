@@ -73,6 +73,14 @@ def pulumi_env(local: Path = LOCAL) -> dict[str, str]:
     # Dev only: another field manager's edit (kubectl edit, a test) must not block
     # the repair. Read by pulumi-kubernetes (provider/v4 v4.25.0 pkg/await/await.go).
     env["PULUMI_K8S_ENABLE_PATCH_FORCE"] = "true"
+    # Dev only: write the state once, when a command ends, instead of the whole
+    # snapshot after every step, which made `make dev` quadratic in the number of
+    # resources (pulumi pkg v3.274.1 backend/snapshot.go `unsafeServiceLoop`; sdk
+    # go/common/env/env.go SKIP_CHECKPOINTS). A clean end, a failure and a Ctrl-C
+    # still save it; only a killed pulumi loses the edits of its run, and the next
+    # `make dev` adopts what that run created: server-side apply upserts on create
+    # (pulumi-kubernetes provider/v4 v4.25.0 pkg/await/await.go, Creation).
+    env["PULUMI_SKIP_CHECKPOINTS"] = "true"
     return env
 
 

@@ -84,14 +84,16 @@ class Deployment:
             cwd=ROOT, env=self.run_env, check=True, capture_output=True, text=True,
         ).stdout  # fmt: skip
 
-    def write_stack_file(self, image: str | None = None) -> None:
+    def write_stack_file(self, image: str | None = None, extra_services: dict | None = None) -> None:
         """The repository's Pulumi.dev.yaml with this suite's additions, as a person's own overlay would be."""
         import yaml
 
         from settings.loader import deep_merge
 
         committed = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
-        committed["config"] = deep_merge(committed["config"], _extra_config(image))
+        extra = _extra_config(image)
+        extra["platform:services"].update(extra_services or {})
+        committed["config"] = deep_merge(committed["config"], extra)
         self.stack_file.write_text(yaml.safe_dump(committed, sort_keys=False))
 
     def api(self):  # type: ignore[no-untyped-def]
@@ -430,6 +432,66 @@ def test_ctrl_c_during_an_update_leaves_no_lock_and_the_next_run_converges(dev: 
     assert pending_operations(Pulumi(dev.workdir, dev.env), "dev") == []
     if left:
         assert "left pending by an interrupted run" in result.stdout
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_a_killed_pulumi_loses_only_its_own_run_and_the_next_make_dev_adopts_what_it_made(dev: Deployment) -> None:
+    """Dev writes the state once per command (PULUMI_SKIP_CHECKPOINTS, for linear scale),
+    so a pulumi killed mid-update (kill -9, OOM, a closed laptop) loses the record of
+    what that run created. The next `make dev` must still converge: it clears the dead
+    run's lock and adopts the objects already in the cluster instead of failing on them."""
+    import signal
+
+    from devenv.runner import stack_locks
+
+    extra = {"team": "growth", "worker": {"image": "ghcr.io/example-org/notifier:0.1.0",
+             "probe": {"command": ["true"]}, "autoscaling": {"minReplicas": 1, "maxReplicas": 2}}}  # fmt: skip
+    dev.write_stack_file(extra_services={"notifier": extra})
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "devenv.dev", "up"], cwd=ROOT, env=dev.run_env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    seen: list[str] = []
+    namespace_created = False
+    assert runner.stdout is not None
+    for line in runner.stdout:
+        seen.append(line)
+        namespace_created |= "notifier-ns" in line and "created" in line
+        if namespace_created and "notifier-worker" in line and "creating" in line:
+            for pulumi in _children(runner.pid):
+                os.killpg(pulumi, signal.SIGKILL)  # pulumi and its plugins: its own session
+            break
+    else:
+        raise AssertionError("the new service was never created:\n" + "".join(seen[-40:]))
+    runner.communicate(timeout=60)
+    core, apps, _ = dev.api()
+    made_by_the_killed_run = core.read_namespace("notifier").metadata.uid
+    assert "notifier-ns" not in dev.pulumi("stack", "export").stdout  # the run's edits were lost
+    assert stack_locks(dev.state) != []  # and it left its lock, as any killed pulumi does
+
+    result = dev.make_dev("up")
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "cleared a lock left by an interrupted run" in result.stdout
+    assert core.read_namespace("notifier").metadata.uid == made_by_the_killed_run  # adopted, not recreated
+    assert "notifier-ns" in dev.pulumi("stack", "export").stdout
+    status = apps.read_namespaced_deployment_status("worker", "notifier").status
+    assert status.available_replicas == 1, status
+
+    dev.write_stack_file()  # the service leaves the file: `make dev` removes it
+    result = dev.make_dev("up")
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    wait_for(lambda: "notifier" not in {n.metadata.name for n in core.list_namespace().items}, "notifier to go")
 
 
 def test_a_stopped_api_server_gives_a_clear_error_in_seconds_and_cluster_up_resumes_it(dev: Deployment) -> None:
