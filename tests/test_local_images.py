@@ -123,3 +123,18 @@ def _registered(ev: Evaluation) -> dict[str, tuple]:
     return {
         r.urn: (r.raw, r.provider, r.parent, r.protect, r.ignore_changes, sorted(r.dependencies)) for r in ev.resources
     }
+
+
+def test_the_commented_real_node_block_in_pulumi_dev_yaml_is_a_working_config() -> None:
+    """The block a person uncomments (README, "Quick start") validates and puts every service pod on the node."""
+    import yaml
+
+    from harness import ROOT
+
+    lines = (ROOT / "Pulumi.dev.yaml").read_text().splitlines()
+    start = lines.index("  # platform:local:")
+    block = [line.replace("# ", "", 1) for line in lines[start:] if line.startswith("  #")]
+    local = yaml.safe_load("\n".join(block))["platform:local"]
+    pods = _pods(evaluate_fresh("dev", stack_file=patched_stack_file("dev", {"platform:local": local})))
+    assert pods and all(pod["nodeSelector"] == {REAL_NODE_LABEL: "true"} for pod in pods.values())
+    assert all(c["image"].startswith("docker.io/local/") for pod in pods.values() for c in pod["containers"])
