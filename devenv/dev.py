@@ -192,7 +192,7 @@ def start_local_cluster(real_node: bool) -> None:
     if real_node:
         if sys.platform != "linux" or os.geteuid() != 0:
             raise RunFailed(2, f"platform:local.realNode is set in {dev_stack_file()}: the real node needs root "
-                            "and Linux (containerd, mounts, cgroups, a bridge). Run `sudo make dev` on Linux, "
+                            "and Linux (containerd, mounts, cgroups, a bridge). Run `make dev` as root on Linux, "
                             "or set realNode: false to deploy to the kwok nodes")  # fmt: skip
         log("starting the local cluster with its real node; building or reusing its images (devenv/images.py)")
         command.append("--real-node")

@@ -257,4 +257,4 @@ def test_the_real_node_without_root_fails_before_anything_starts_and_says_how(
         _run_up_until_pulumi(tmp_path, monkeypatch, REAL_NODE_LOCAL, euid=1000)
     message = str(failed.value)
     assert "platform:local.realNode" in message and str(tmp_path / "Pulumi.dev.yaml") in message
-    assert "needs root and Linux" in message and "sudo make dev" in message and "realNode: false" in message
+    assert "needs root and Linux" in message and "`make dev` as root" in message and "realNode: false" in message
