@@ -8,6 +8,7 @@ import pulumi
 
 from components.datadog_agent import LOCAL_SERVICE_HOST
 from components.service import ClusterFacts, Service, ServiceArgs
+from components.workload import PodRuntime
 from settings import load_settings
 
 # Validate everything first: a bad config registers no resource at all.
@@ -33,10 +34,12 @@ if settings.target == "aks":
     )
     pulumi.export("resourceGroupName", cluster.resource_group_name)
     pulumi.export("oidcIssuerUrl", cluster.oidc_issuer_url)
+    pods = PodRuntime()
 else:
     from components.local_cluster import LocalCluster, LocalClusterArgs
 
     cluster = LocalCluster("local", LocalClusterArgs(settings=settings.local))
+    pods = cluster.pods
 
 # Every Kubernetes object goes through this one explicit provider.
 on_cluster = pulumi.ResourceOptions(providers=[cluster.provider])
@@ -46,6 +49,7 @@ facts = ClusterFacts(
     ingress=cluster.ingress,
     # Where app pods send DogStatsD and traces: the node agents' local Service.
     datadog_agent_host=LOCAL_SERVICE_HOST if settings.datadog.enabled else None,
+    pods=pods,
 )
 
 services = {

@@ -11,7 +11,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.pod_spec import WORKLOAD_CHECKOV_SKIPS, checkov_annotations, pod_security_context
-from components.workload import WorkloadIdentity
+from components.workload import PodRuntime, WorkloadIdentity
 from settings.workload import Autoscaling
 
 
@@ -28,17 +28,20 @@ def topology_spread(identity: WorkloadIdentity, across_zones: bool) -> list[dict
 
 
 def hardened_pod(
-    identity: WorkloadIdentity, containers: list[dict], volumes: list[dict], **extra: Any
+    identity: WorkloadIdentity, containers: list[dict], volumes: list[dict], *, runtime: PodRuntime, **extra: Any
 ) -> dict[str, Any]:
-    """A pod spec with the platform's defaults: no API token, no service links, restricted security context."""
-    return {
-        "automount_service_account_token": False,
-        "enable_service_links": False,
-        "security_context": pod_security_context(),
-        "containers": containers,
-        "volumes": volumes,
-        **extra,
-    }
+    """A pod spec with the platform's defaults: no API token, no service links, restricted security context;
+    then the cluster's `runtime` (images, placement) applied, the one place every kind's pods pass."""
+    return runtime.adapt(
+        {
+            "automount_service_account_token": False,
+            "enable_service_links": False,
+            "security_context": pod_security_context(),
+            "containers": containers,
+            "volumes": volumes,
+            **extra,
+        }
+    )
 
 
 def build_deployment(

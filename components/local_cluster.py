@@ -9,8 +9,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.workload import IngressFacts
+from components.workload import IngressFacts, PodRuntime
 from devenv.paths import local_kubeconfig
+from devenv.real_node import REAL_NODE_LABEL, REAL_NODE_TAINT
 from settings.model import LocalSettings
 
 
@@ -30,6 +31,7 @@ class LocalCluster(pulumi.ComponentResource):
     cluster_name: pulumi.Output[str]
     kubeconfig: pulumi.Output[str]
     ingress: IngressFacts
+    pods: PodRuntime
 
     def __init__(self, name: str, args: LocalClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("platform:cluster:LocalCluster", name, None, opts)
@@ -52,4 +54,23 @@ class LocalCluster(pulumi.ComponentResource):
             skip_await=True,
             serves_tls=False,
         )
+        self.pods = pod_runtime(settings)
         self.register_outputs({"clusterName": self.cluster_name, "kubeconfig": self.kubeconfig})
+
+
+def pod_runtime(settings: LocalSettings) -> PodRuntime:
+    """The services' images as `images` maps them and, with `realNode`, the real node's placement."""
+    if not settings.real_node:
+        return PodRuntime(image=settings.image)
+    return PodRuntime(
+        image=settings.image,
+        # The node is tainted so that only pods asking for it land there (devenv/real_node.py).
+        tolerations=({**REAL_NODE_TAINT, "operator": "Equal"},),
+        node_selector=((REAL_NODE_LABEL, "true"),),
+        # Never, not IfNotPresent: the node's containerd holds only the images `make dev`
+        # imported, and with Never a missing one fails at once, naming it ("Container image
+        # ... is not present with pull policy of Never", ErrImageNeverPull: kubernetes v1.34.4
+        # pkg/kubelet/images/image_manager.go). IfNotPresent would try a registry instead,
+        # where docker.io/local/* is a Docker Hub namespace this project does not own.
+        image_pull_policy="Never",
+    )

@@ -10,7 +10,7 @@ import pulumi_kubernetes as k8s
 
 from components.kinds.registry import KINDS
 from components.service_namespace import ServiceNamespace, ServiceNamespaceArgs
-from components.workload import IngressFacts, KindContext, SecretRef, WorkloadIdentity
+from components.workload import IngressFacts, KindContext, PodRuntime, SecretRef, WorkloadIdentity
 from settings.model import ServiceSpec
 
 
@@ -25,6 +25,8 @@ class ClusterFacts:
     """The ingress controller web apps are reached through."""
     datadog_agent_host: str | None = None
     """The node-local Datadog agent Service's DNS name; None when Datadog is off."""
+    pods: PodRuntime = field(default_factory=PodRuntime)
+    """Images and placement of the services' pods on this cluster (a local cluster's `local` settings)."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,7 @@ class Service(pulumi.ComponentResource):
             default_image=args.spec.default_image,
             namespace_component=namespace,
             ingress=args.cluster.ingress,
+            pods=args.cluster.pods,
         ), inside)  # fmt: skip
         self.namespace = namespace.name
         self.register_outputs({"namespace": self.namespace})

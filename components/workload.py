@@ -4,7 +4,9 @@ Not a component: plain data the Service hands to its children."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import pulumi
 
@@ -104,6 +106,42 @@ class IngressFacts:
     """Certificates come from Key Vault through the AKS add-on; a local cluster has neither."""
 
 
+def _same_image(image: str) -> str:
+    return image
+
+
+@dataclass(frozen=True)
+class PodRuntime:
+    """How a service's pods run where that differs from what the services name: on a
+    local cluster, the images `platform:local.images` maps, and on its real node that
+    node's toleration, nodeSelector and pull policy. The default changes nothing."""
+
+    image: Callable[[str], str] = field(default=_same_image, compare=False)
+    """The image a container runs instead of the one its service names."""
+    tolerations: tuple[dict[str, str], ...] = ()
+    node_selector: tuple[tuple[str, str], ...] = ()
+    image_pull_policy: str | None = None
+    """Replaces every container's pull policy when set."""
+
+    def adapt(self, pod: dict[str, Any]) -> dict[str, Any]:
+        """`pod` (a pod spec) with every container's image mapped, and the placement added."""
+        adapted = dict(pod)
+        for key in ("containers", "init_containers"):
+            if key in pod:
+                adapted[key] = [self._container(container) for container in pod[key]]
+        if self.tolerations:
+            adapted["tolerations"] = [*pod.get("tolerations", []), *self.tolerations]
+        if self.node_selector:
+            adapted["node_selector"] = {**pod.get("node_selector", {}), **dict(self.node_selector)}
+        return adapted
+
+    def _container(self, container: dict[str, Any]) -> dict[str, Any]:
+        adapted = {**container, "image": self.image(container["image"])}
+        if self.image_pull_policy:
+            adapted["image_pull_policy"] = self.image_pull_policy
+        return adapted
+
+
 @dataclass(frozen=True)
 class KindContext:
     """What a Service hands each of its kinds: children take their inputs from their parent."""
@@ -114,3 +152,5 @@ class KindContext:
     default_image: str | None
     namespace_component: pulumi.Resource | None = field(default=None, compare=False)
     ingress: IngressFacts | None = None
+    pods: PodRuntime = field(default_factory=PodRuntime)
+    """Images and placement of every pod the kinds build (a local cluster's `local` settings)."""

@@ -180,12 +180,35 @@ def set_secret(env: dict[str, str], workdir: Path, path: str, value: str) -> Non
 # ---------------------------------------------------------------- the cluster
 
 
-def cluster_target(stack_file: Path) -> tuple[Path, str]:
-    """The kubeconfig and context the dev stack deploys to: the same ones the program uses."""
+def local_settings(stack_file: Path):  # type: ignore[no-untyped-def]
+    """The dev stack's validated `platform:local` settings."""
     from settings import settings_from_files
 
-    local = settings_from_files(STACK, stack_file).local
+    return settings_from_files(STACK, stack_file).local
+
+
+def cluster_target(stack_file: Path) -> tuple[Path, str]:
+    """The kubeconfig and context the dev stack deploys to: the same ones the program uses."""
+    local = local_settings(stack_file)
     return (Path(local.kubeconfig).expanduser() if local.kubeconfig else local_kubeconfig()), local.context
+
+
+def start_local_cluster(real_node: bool) -> None:
+    """`local_cluster up`; with the real node, also its images, built if their inputs
+    changed and imported into its containerd on every run, so `pulumi up` finds them."""
+    command = [sys.executable, "-m", "devenv.local_cluster", "up"]
+    if real_node:
+        if sys.platform != "linux" or os.geteuid() != 0:
+            raise RunFailed(2, f"platform:local.realNode is set in {dev_stack_file()}: the real node needs root "
+                            "and Linux (containerd, mounts, cgroups, a bridge). Run `make dev` as root on Linux, "
+                            "or set realNode: false to deploy to the kwok nodes")  # fmt: skip
+        log("starting the local cluster with its real node; building or reusing its images (devenv/images.py)")
+        command.append("--real-node")
+    else:
+        log("starting the local cluster")
+    code = subprocess.run(command, cwd=ROOT).returncode
+    if code != 0:
+        raise RunFailed(code, "the local cluster did not start (see above); `make cluster-status` shows why")
 
 
 def unreachable(kubeconfig: Path, context: str, timeout: float = 3.0) -> str | None:
@@ -271,11 +294,9 @@ def _ready_to_change(env: dict[str, str]) -> Pulumi:
 
 def up(env: dict[str, str]) -> None:
     ensure_tools()
-    if cluster_target(dev_stack_file())[1] == LOCAL_CONTEXT:
-        log("starting the local cluster")
-        code = subprocess.run([sys.executable, "-m", "devenv.local_cluster", "up"], cwd=ROOT).returncode
-        if code != 0:
-            raise RunFailed(code, "the local cluster did not start (see above); `make cluster-status` shows why")
+    local = local_settings(dev_stack_file())
+    if local.context == LOCAL_CONTEXT:
+        start_local_cluster(real_node=local.real_node)
     pulumi = _ready_to_change(env)
     log("pulumi up --refresh --stack dev")
     code = pulumi.run("up", "--stack", STACK, "--refresh", "--yes", "--skip-preview")

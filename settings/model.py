@@ -20,6 +20,8 @@ from settings.types import (
     Cidr,
     ClockTime,
     EnvVarName,
+    ImageName,
+    ImageTag,
     IpAddress,
     K8sName,
     MinorVersion,
@@ -298,6 +300,55 @@ class AksSettings(Model):
         return self
 
 
+def split_image(image: str) -> tuple[str, str]:
+    """'ghcr.io/org/app:1.2' -> ('ghcr.io/org/app', ':1.2'); 'app@sha256:...' -> ('app', '@sha256:...').
+    The name ends at the first '@', or else at a ':' after the last '/' (a registry port is not a tag)."""
+    if "@" in image:
+        name, digest = image.split("@", 1)
+        return name, "@" + digest
+    head, _, last = image.rpartition("/")
+    if ":" in last:
+        last, tag = last.split(":", 1)
+        return f"{head}/{last}" if head else last, ":" + tag
+    return image, ""
+
+
+class ImageOverride(Model):
+    """One entry of `local.images`, as in kustomize's `images:` list (kubernetes-sigs/kustomize
+    api/types/image.go, `Image`: name, newName, newTag). A container image whose name, without
+    tag or digest, equals `name` exactly (api/internal/image/image.go `IsImageMatched`) runs as
+    `newName` and/or `newTag` instead."""
+
+    name: ImageName = Field(
+        description="The image name the services use, without tag, e.g. 'ghcr.io/example-org/admin-app'."
+    )
+    new_name: ImageName | None = Field(None, description="The name to run instead, e.g. 'docker.io/local/admin-app'.")
+    new_tag: ImageTag | None = Field(
+        None, description="The tag to run instead, e.g. 'dev'; replaces a digest too. Unset keeps the tag or digest."
+    )
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> ImageOverride:
+        if self.new_name is None and self.new_tag is None:
+            raise ValueError(f"image {self.name!r} needs newName, newTag or both")
+        return self
+
+    def apply(self, image: str) -> str | None:
+        """The image to run instead of `image`, or None when this entry does not name it."""
+        name, suffix = split_image(image)
+        if name != self.name:
+            return None
+        return (self.new_name or name) + (f":{self.new_tag}" if self.new_tag else suffix)
+
+
+def unique_image_names(images: list[ImageOverride]) -> list[ImageOverride]:
+    names = [image.name for image in images]
+    for name in names:
+        if names.count(name) > 1:
+            raise ValueError(f"duplicate image name {name!r}: one entry per image")
+    return images
+
+
 class LocalSettings(Model):
     """The `dev` stack's cluster on the engineer's own machine."""
 
@@ -318,6 +369,28 @@ class LocalSettings(Model):
     ingress_controller_namespace: K8sName = Field(
         "ingress-nginx", description="Namespace of that controller; only it may reach the web port."
     )
+    images: list[ImageOverride] = Field(
+        default_factory=list,
+        description=(
+            "Run other images than the services name, like kustomize's `images:` (name, newName, newTag); "
+            "e.g. the stand-ins devenv/images.py builds for the real node. Every container of every service "
+            "pod (web, worker, jobs) is mapped; each entry must match an image of this stack."
+        ),
+    )
+    real_node: bool = Field(
+        False,
+        description=(
+            "Run the services' pods on the local cluster's real kubelet node (root and Linux; `make dev` "
+            "starts it, builds and imports its images). Adds the node's toleration and nodeSelector and "
+            "imagePullPolicy Never; every service image needs an `images` entry, as the node pulls nothing."
+        ),
+    )
+
+    _unique_image_names = field_validator("images")(unique_image_names)
+
+    def image(self, image: str) -> str:
+        """`image` as `images` maps it; unchanged when no entry names it."""
+        return next((mapped for entry in self.images if (mapped := entry.apply(image)) is not None), image)
 
 
 # ---------------------------------------------------------------------- services
@@ -518,6 +591,23 @@ class PlatformSettings(Model):
         return self
 
     @model_validator(mode="after")
+    def _local_images_fit(self) -> PlatformSettings:
+        """`local.images` and `local.realNode` change what runs on a local cluster only; an
+        entry that names no image, or a real node asked to run an image it cannot have, is
+        a mistake to show now rather than a pod that never starts."""
+        local, images = self.local, service_images(self.services)
+        if self.target != "local":
+            keys = [key for key, used in (("local.images", local.images), ("local.realNode", local.real_node)) if used]
+            problems = [
+                (key, f"applies to target 'local' only; this stack's target is '{self.target}'") for key in keys
+            ]
+        else:
+            problems = _local_image_problems(local, images)
+        if problems:
+            raise RuleViolationError(problems)
+        return self
+
+    @model_validator(mode="after")
     def _ingress_controller_is_trusted(self) -> PlatformSettings:
         # The app routing add-on's controller pods get their IPs from the pod
         # overlay; nginx must trust that range, or every client IP is the controller's.
@@ -616,6 +706,25 @@ def service_images(services: dict[str, ServiceSpec]) -> list[tuple[str, str]]:
             found.append((f"services.{name}.worker.image", spec.worker.image))
         found += [(f"services.{name}.jobs[{i}].image", job.image) for i, job in enumerate(spec.jobs) if job.image]
     return found
+
+
+def _local_image_problems(local: LocalSettings, images: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    names = sorted({split_image(image)[0] for _, image in images})
+    problems = [
+        (f"local.images[{i}].name", f"{entry.name!r} matches no image of this stack's services ({', '.join(names)})")
+        for i, entry in enumerate(local.images)
+        if entry.name not in names
+    ]
+    if local.real_node:
+        default_context = LocalSettings.model_fields["context"].default
+        if local.context != default_context:
+            problems.append(("local.realNode", f"the real node is part of the project's own cluster (context "
+                             f"'{default_context}'), not of '{local.context}'"))  # fmt: skip
+        for key, image in images:
+            if local.image(image) == image:
+                problems.append(("local.images", f"realNode pulls nothing, and {image} ({key}) has no entry: "
+                                 "map it to an image built for the node (devenv/images.py)"))  # fmt: skip
+    return problems
 
 
 def service_tls(services: dict[str, ServiceSpec]) -> list[tuple[str, IngressTls]]:

@@ -19,6 +19,14 @@ _UUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _HH_MM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _CRON_FIELD = re.compile(r"^[0-9A-Za-z*/,\-?]+$")
+# An image name and a tag as the OCI distribution reference grammar spells them
+# (distribution/reference v0.6.0 regexp.go: optional domain[:port]/, then
+# path components `[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*` joined by '/'; tag
+# `[\w][\w.-]{0,127}`). IPv6 registry hosts are left out.
+_DOMAIN_PART = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_PATH_PART = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
+_IMAGE_NAME = re.compile(rf"^(?:{_DOMAIN_PART}(?:\.{_DOMAIN_PART})*(?::[0-9]+)?/)?{_PATH_PART}(?:/{_PATH_PART})*$")
+_IMAGE_TAG = re.compile(r"^[\w][\w.-]{0,127}$")
 # (name, min, max) of each of the five cron fields, in order.
 _CRON_RANGES = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12), ("day of week", 0, 7))
 _CRON_NAMES = {
@@ -57,6 +65,23 @@ def _image(value: str) -> str:
         raise ValueError(f"{value!r} has no tag: pin an image as 'name:tag' or 'name@sha256:…'")
     if last_segment.rsplit(":", 1)[1] == "latest":
         raise ValueError(f"{value!r} uses the 'latest' tag: pin a real version")
+    return value
+
+
+def _image_name(value: str) -> str:
+    if not _IMAGE_NAME.match(value):
+        raise ValueError(
+            f"{value!r} is not an image name without tag or digest, like 'ghcr.io/example-org/admin-app' "
+            "(lower-case path; no ':tag' or '@sha256:...')"
+        )
+    return value
+
+
+def _image_tag(value: str) -> str:
+    if not _IMAGE_TAG.match(value):
+        raise ValueError(f"{value!r} is not an image tag: letters, digits, '_', '.' and '-', at most 128")
+    if value == "latest":
+        raise ValueError("'latest' is not a pinned tag: pin a real version")
     return value
 
 
@@ -147,6 +172,12 @@ Quantity = Annotated[str, AfterValidator(_quantity)]
 
 PinnedImage = Annotated[str, AfterValidator(_image)]
 """A container image pinned by tag (not 'latest') or by digest."""
+
+ImageName = Annotated[str, AfterValidator(_image_name)]
+"""An image name without tag or digest, e.g. 'ghcr.io/example-org/admin-app'."""
+
+ImageTag = Annotated[str, AfterValidator(_image_tag)]
+"""An image tag other than 'latest', e.g. '1.8.2' or 'dev'."""
 
 CronSchedule = Annotated[str, AfterValidator(_cron_schedule)]
 """A standard 5-field cron schedule."""

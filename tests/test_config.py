@@ -95,6 +95,14 @@ def _egress_patch(*rules: dict) -> dict[str, Any]:
 
 
 # (id, stack, stack-file patch, plain extra keys, secrets override, expected fragments of the one line)
+_APP_TO_LOCAL = {"name": "ghcr.io/example-org/admin-app", "newName": "docker.io/local/admin-app", "newTag": "dev"}
+_NGINX_TO_LOCAL = {"name": "nginxinc/nginx-unprivileged", "newName": "docker.io/local/nginx", "newTag": "dev"}
+
+
+def _local_patch(**local: Any) -> dict:
+    return {"platform:local": local}
+
+
 BAD_CONFIGS: list[tuple[str, str, dict, dict, dict | None, list[str]]] = [
     ("typo-top-level-key", "staging", {"platform:clustr": {"x": 1}}, {}, None,
      ["stack 'staging'", "platform:clustr", "unknown key", "expected one of: aks, datadog, environment, local, services, target"]),
@@ -233,6 +241,26 @@ BAD_CONFIGS: list[tuple[str, str, dict, dict, dict | None, list[str]]] = [
      ["platform:aks.userPools", "inline system pool"]),
     ("user-pool-name-too-long", "staging", {"platform:aks": {"userPools": [{"name": "workloadspool1"}]}}, {}, None,
      ["platform:aks.userPools[1].name", "should match pattern"]),
+    # local.images and local.realNode (tests/test_local_images.py)
+    ("local-images-outside-local", "prod", _local_patch(images=[_APP_TO_LOCAL]), {}, None,
+     ["stack 'prod'", "platform:local.images", "applies to target 'local' only", "'aks'"]),
+    ("real-node-outside-local", "staging", _local_patch(realNode=True), {}, None,
+     ["stack 'staging'", "platform:local.realNode", "applies to target 'local' only"]),
+    ("local-image-name-with-tag", "dev", _local_patch(images=[{**_APP_TO_LOCAL, "name": "ghcr.io/example-org/admin-app:1.8.2"}]), {}, None,
+     ["stack 'dev'", "platform:local.images[0].name", "is not an image name without tag or digest"]),
+    ("local-image-latest", "dev", _local_patch(images=[{**_APP_TO_LOCAL, "newTag": "latest"}]), {}, None,
+     ["platform:local.images[0].newTag", "'latest' is not a pinned tag"]),
+    ("local-image-changes-nothing", "dev", _local_patch(images=[{"name": "ghcr.io/example-org/admin-app"}]), {}, None,
+     ["platform:local.images[0]", "needs newName, newTag or both"]),
+    ("local-image-twice", "dev", _local_patch(images=[_APP_TO_LOCAL, {**_APP_TO_LOCAL, "newTag": "dev2"}]), {}, None,
+     ["platform:local.images", "duplicate image name 'ghcr.io/example-org/admin-app'"]),
+    ("local-image-matches-nothing", "dev", _local_patch(images=[{**_APP_TO_LOCAL, "name": "ghcr.io/example-org/admn-app"}]), {}, None,
+     ["platform:local.images[0].name", "matches no image", "ghcr.io/example-org/admin-app"]),
+    ("real-node-with-an-unmapped-image", "dev", _local_patch(images=[_APP_TO_LOCAL], realNode=True), {}, None,
+     ["platform:local.images", "realNode pulls nothing", "nginxinc/nginx-unprivileged", "services.admin.web.nginx.image"]),
+    ("real-node-in-another-cluster", "dev", _local_patch(images=[_APP_TO_LOCAL, _NGINX_TO_LOCAL], realNode=True,
+                                                          context="kind-kind"), {}, None,
+     ["platform:local.realNode", "project's own cluster", "'kind-kind'"]),
 ]  # fmt: skip
 
 

@@ -14,6 +14,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace as Ns
 
 import pytest
 import yaml
@@ -208,3 +209,52 @@ def test_after_an_outage_only_controller_owned_pods_left_not_ready_are_replaced(
     monkeypatch.setattr(local_cluster, "_api", lambda paths: api)
     local_cluster._restore_pod_readiness(local_cluster.Paths(Path("/nonexistent")))
     assert deleted == ["stuck"]
+
+
+REAL_NODE_LOCAL = {
+    "realNode": True,
+    "images": [
+        {"name": "ghcr.io/example-org/admin-app", "newName": "docker.io/local/admin-app", "newTag": "dev"},
+        {"name": "nginxinc/nginx-unprivileged", "newName": "docker.io/local/nginx", "newTag": "dev"},
+    ],
+}
+
+
+class _PulumiWouldStartError(Exception):
+    pass
+
+
+def _run_up_until_pulumi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, local: dict, euid: int) -> list[list[str]]:
+    """`dev up` with the dev stack file plus `local`, stopped where pulumi would start; the commands it ran."""
+    stack = yaml.safe_load((dev.ROOT / "Pulumi.dev.yaml").read_text())
+    stack["config"]["platform:local"] = local
+    (tmp_path / "Pulumi.dev.yaml").write_text(yaml.safe_dump(stack))
+    monkeypatch.setenv("DEV_STACK_FILE", str(tmp_path / "Pulumi.dev.yaml"))
+    commands: list[list[str]] = []
+    monkeypatch.setattr(dev, "ensure_tools", lambda: None)
+    monkeypatch.setattr(dev.os, "geteuid", lambda: euid)
+    monkeypatch.setattr(dev.subprocess, "run", lambda command, **_: commands.append(command) or Ns(returncode=0))
+    monkeypatch.setattr(dev, "_ready_to_change", lambda env: (_ for _ in ()).throw(_PulumiWouldStartError()))
+    with pytest.raises(_PulumiWouldStartError):
+        dev.up({})
+    return commands
+
+
+def test_a_dev_stack_on_the_real_node_starts_the_cluster_with_it_before_pulumi(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `local_cluster up --real-node` builds the images when their inputs changed and imports them every run.
+    (command,) = _run_up_until_pulumi(tmp_path, monkeypatch, REAL_NODE_LOCAL, euid=0)
+    assert command[1:] == ["-m", "devenv.local_cluster", "up", "--real-node"]
+    (command,) = _run_up_until_pulumi(tmp_path, monkeypatch, {}, euid=0)
+    assert command[1:] == ["-m", "devenv.local_cluster", "up"]
+
+
+def test_the_real_node_without_root_fails_before_anything_starts_and_says_how(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(runner.RunFailed) as failed:
+        _run_up_until_pulumi(tmp_path, monkeypatch, REAL_NODE_LOCAL, euid=1000)
+    message = str(failed.value)
+    assert "platform:local.realNode" in message and str(tmp_path / "Pulumi.dev.yaml") in message
+    assert "needs root and Linux" in message and "`make dev` as root" in message and "realNode: false" in message

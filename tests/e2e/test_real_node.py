@@ -1,29 +1,35 @@
-"""End to end on a real node: the dev stack's admin service, as the program
-renders it (offline.render), runs in real containers on a real kubelet with
-containerd and runc (devenv/real_node.py), from images built here from Debian
-packages (devenv/images.py). Each test names what a user relies on; kwok
-nodes, which only mark pods Running, could not show any of it.
+"""End to end on a real node: the dev stack, deployed by the real Pulumi engine
+through the dev runner (`python -m devenv.dev up`, what `make dev` runs), runs
+its admin service in real containers on a real kubelet with containerd and runc
+(devenv/real_node.py), from images built here from Debian packages
+(devenv/images.py). Each test names what a user relies on; kwok nodes, which
+only mark pods Running, could not show any of it.
 
-What the tests change in the rendered manifests, and nothing else:
-- the images: Debian's nginx-light for nginx-unprivileged, and the project's
-  admin-app stand-in (devenv/standin) for the admin app, with imagePullPolicy
-  Never (no registry is reachable; the stacks keep Always);
-- a toleration and nodeSelector for the real node, which is tainted;
-- the Deployment gets 2 replicas (the HPA, not applied, would set them), the
-  CronJobs are suspended (the tests make their Jobs), and the Secret gets
-  throwaway values.
-The Ingress, HPA and NetworkPolicies are not applied: no ingress controller,
-metrics server or policy enforcement here, and no kube-proxy either. So the
-client below stands in for the ingress controller: it follows the Service's
+The stack file is the repository's Pulumi.dev.yaml plus what a person sets to
+run the dev stack on the real node (README, "The real node"):
+- `platform:local.realNode: true` and `platform:local.images`, which map the
+  admin app to the project's stand-in (devenv/standin) and nginx-unprivileged to
+  Debian's nginx-light; the program adds the node's toleration and nodeSelector
+  and imagePullPolicy Never to every service pod;
+- `autoscaling.minReplicas: 2`: there is no metrics server here, but the HPA
+  controller enforces minReplicas before it reads any metric (kubernetes v1.34.4
+  pkg/controller/podautoscaler/horizontal.go, reconcileAutoscaler: "Current
+  number of replicas below Spec.MinReplicas"), so the Deployment gets 2 pods.
+Nothing else is changed by the tests, except in the one experiment that says so
+(preStop removed through the API). The CronJobs keep their schedules: the tests
+make their own Jobs, with names of their own.
+
+No ingress controller, kube-proxy or NetworkPolicy enforcement runs here, so
+the client below stands in for the ingress controller: it follows the Service's
 EndpointSlices (as ingress-nginx does) and sends each request to a ready pod's
 IP on the run's own bridge. The Datadog agent cannot run here (its image cannot
-be built): this cluster has Datadog off, and the kwok suite covers its manifests."""
+be built): the dev stack has Datadog off, and the kwok suite covers its manifests."""
 
 from __future__ import annotations
 
 import contextlib
-import copy
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -41,6 +47,14 @@ from harness import pod_ready, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 NS = "admin"
+# What a person writes in the dev stack file to run it on the real node (README).
+REAL_NODE_LOCAL = {
+    "realNode": True,
+    "images": [
+        {"name": "ghcr.io/example-org/admin-app", "newName": "docker.io/local/admin-app", "newTag": "dev"},
+        {"name": "nginxinc/nginx-unprivileged", "newName": "docker.io/local/nginx", "newTag": "dev"},
+    ],
+}
 IMAGES = {"nginx": "docker.io/local/nginx:dev", "app": "docker.io/local/admin-app:dev"}
 # How often the client re-reads the endpoints: ingress-nginx applies endpoint changes
 # in about a second (its sync), the delay a preStop sleep exists to cover.
@@ -55,8 +69,9 @@ pytestmark = pytest.mark.e2e
 @dataclass
 class Cluster:
     env: dict[str, str]
+    """For the dev runner and the cluster: private directories, ports and stack file."""
     kubeconfig: Path
-    manifests: list[dict]
+    stack_file: Path
     results: dict[str, object] = field(default_factory=dict)
 
     def api(self):  # type: ignore[no-untyped-def]
@@ -74,48 +89,36 @@ class Cluster:
             text=True,
         )
 
+    def dev_up(self) -> tuple[subprocess.CompletedProcess, float]:
+        """What `make dev` runs, in this run's private directories; and how long it took."""
+        started = time.monotonic()
+        result = subprocess.run(
+            [sys.executable, "-m", "devenv.dev", "up"], cwd=ROOT, env=self.env, capture_output=True, text=True
+        )
+        return result, time.monotonic() - started
 
-def _for_real_node(pod_spec: dict) -> dict:
-    from devenv.real_node import REAL_NODE_LABEL, REAL_NODE_TAINT
+    def write_stack_file(self, rollout: str | None = None) -> None:
+        """The repository's Pulumi.dev.yaml plus the real-node settings; `rollout` sets an
+        app environment variable, a change to the pod template that rolls the pods."""
+        import yaml
 
-    spec = copy.deepcopy(pod_spec)
-    for container in spec["containers"]:
-        container["image"] = IMAGES["nginx"] if container["name"] == "nginx" else IMAGES["app"]
-        container["imagePullPolicy"] = "Never"
-    spec["tolerations"] = [*spec.get("tolerations", []), {**REAL_NODE_TAINT, "operator": "Equal"}]
-    spec["nodeSelector"] = {**spec.get("nodeSelector", {}), REAL_NODE_LABEL: "true"}
-    return spec
+        from settings.loader import deep_merge
+
+        web: dict = {"autoscaling": {"minReplicas": 2}}
+        if rollout:
+            web["app"] = {"env": {"E2E_ROLLOUT": rollout}}
+        extra = {"platform:local": REAL_NODE_LOCAL, "platform:services": {"admin": {"web": web}}}
+        committed = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
+        committed["config"] = deep_merge(committed["config"], extra)
+        self.stack_file.write_text(yaml.safe_dump(committed, sort_keys=False))
 
 
-def _admin_manifests() -> list[dict]:
-    """The dev stack's admin objects as the program renders them, made to run on the real node."""
-    from offline.render import render_manifests
-
-    applied = {"Namespace", "ConfigMap", "Secret", "Deployment", "Service", "PodDisruptionBudget", "CronJob",
-               "ResourceQuota", "LimitRange"}  # fmt: skip
-    out = []
-    for m in render_manifests("dev"):
-        if m["kind"] not in applied or m["metadata"].get("namespace", m["metadata"].get("name")) != NS:
-            continue
-        m = copy.deepcopy(m)
-        if m["kind"] == "Secret":
-            m["metadata"]["name"] = m["metadata"].pop("generateName").rstrip("-")
-            m["stringData"] = {key: f"e2e-throwaway-{key.lower()}" for key in m.pop("stringData", m.pop("data", {}))}
-        if m["kind"] == "Deployment":
-            m["spec"]["replicas"] = 2
-            m["spec"]["template"]["spec"] = _for_real_node(m["spec"]["template"]["spec"])
-        if m["kind"] == "CronJob":
-            m["spec"]["suspend"] = True
-            template = m["spec"]["jobTemplate"]["spec"]["template"]
-            template["spec"] = _for_real_node(template["spec"])
-        out.append(m)
-    return out
+def _tail(result: subprocess.CompletedProcess) -> str:
+    return result.stdout[-4000:] + result.stderr[-3000:]
 
 
 @pytest.fixture(scope="module")
 def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    from kubernetes import utils
-
     from devenv.local_cluster import free_port_offset
 
     assert os.geteuid() == 0, "the real node needs root (containerd, mounts, cgroups, a bridge)"
@@ -124,19 +127,21 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         **os.environ,
         "LOCAL_CLUSTER_DIR": str(base / "cluster"),
         "LOCAL_CLUSTER_PORT_OFFSET": str(free_port_offset(start=900)),
+        "LOCAL_CLUSTER_NODES": "1",  # one kwok node beside the real one: the pods all go to the real node
+        "DEV_LOCAL_DIR": str(base / "local"),
+        "DEV_STACK_FILE": str(base / "Pulumi.dev.yaml"),
     }
-    cluster = Cluster(env=env, kubeconfig=base / "cluster" / "kubeconfig", manifests=_admin_manifests())
+    cluster = Cluster(env=env, kubeconfig=base / "cluster" / "kubeconfig", stack_file=base / "Pulumi.dev.yaml")
+    cluster.write_stack_file()
     try:
-        started = cluster.cluster("up", "--nodes", "1", "--real-node")
-        assert started.returncode == 0, started.stdout[-3000:] + started.stderr[-3000:]
-        core, _, _, _ = cluster.api()
-        for m in cluster.manifests:
-            utils.create_from_dict(core.api_client, m)
+        result, seconds = cluster.dev_up()
+        print(f"\nfirst `devenv.dev up` (cluster, real node, images, pulumi up): {seconds:.0f}s")
+        assert result.returncode == 0, _tail(result)
         wait_for(lambda: len(_ready_web_pods(cluster)) == 2, "2 ready web pods on the real node", timeout=120)
         yield cluster
     finally:
         stopped = cluster.cluster("down")
-        assert stopped.returncode == 0, stopped.stdout[-3000:] + stopped.stderr[-3000:]
+        assert stopped.returncode == 0, _tail(stopped)
 
 
 def _web_pods(cluster: Cluster) -> list:
@@ -271,28 +276,57 @@ def _rollout_under_traffic(cluster: Cluster, reason: str) -> EndpointClient:
 # ----------------------------------------------------------------------------
 
 
-def test_a_rollout_under_steady_traffic_loses_no_request(real: Cluster) -> None:
-    """A rolling update while requests flow: the preStop delay keeps each old pod
-    serving until the endpoint change has reached the client, so nothing fails."""
-    client = _rollout_under_traffic(real, "with-prestop")
+def test_the_engine_runs_the_dev_stack_on_the_real_node_with_the_local_images(real: Cluster) -> None:
+    """What the settings ask for reached the live objects through `pulumi up`."""
+    from devenv.real_node import REAL_NODE_LABEL, REAL_NODE_TAINT
+
+    _, apps, batch, _ = real.api()
+    pods = [p.spec for p in _web_pods(real)]
+    crons = [c.spec.job_template.spec.template.spec for c in batch.list_namespaced_cron_job(NS).items]
+    for spec in [apps.read_namespaced_deployment("web", NS).spec.template.spec, *pods, *crons]:
+        assert {c.image for c in spec.containers} <= set(IMAGES.values()), [c.image for c in spec.containers]
+        assert {c.image_pull_policy for c in spec.containers} == {"Never"}
+        assert spec.node_selector == {REAL_NODE_LABEL: "true"}
+        assert [t.key for t in spec.tolerations if t.effect == REAL_NODE_TAINT["effect"]] == [REAL_NODE_LABEL]
+    assert {spec.node_name for spec in pods} == {socket.gethostname()}, "a web pod is not on the real node"
+    assert len(crons) == 2
+
+
+def test_a_rollout_by_the_engine_under_steady_traffic_loses_no_request(real: Cluster) -> None:
+    """A rolling update made the way a person makes one, a changed value and `make dev`,
+    while requests flow: the preStop delay keeps each old pod serving until the endpoint
+    change has reached the client, so nothing fails."""
+    _, apps, _, _ = real.api()
+    old_pods = {p.metadata.name for p in _web_pods(real)}
+    real.write_stack_file(rollout="1")
+    with EndpointClient(real) as client:
+        time.sleep(2)
+        result, seconds = real.dev_up()
+        assert result.returncode == 0, _tail(result)
+        wait_for(lambda: _rollout_done(real) and not old_pods & {p.metadata.name for p in _web_pods(real)},
+                 "the old pods' termination", timeout=120)  # fmt: skip
+        time.sleep(2)
     real.results["loss_with_prestop"] = (len(client.failures), client.total)
-    print(f"\nrollout with preStop: {len(client.failures)} of {client.total} requests failed")
+    print(f"\nrollout by `devenv.dev up` ({seconds:.0f}s) with preStop: "
+          f"{len(client.failures)} of {client.total} requests failed")  # fmt: skip
+    app = next(c for c in apps.read_namespaced_deployment("web", NS).spec.template.spec.containers if c.name == "app")
+    assert {"name": "E2E_ROLLOUT", "value": "1"} in [{"name": e.name, "value": e.value} for e in app.env or []]
     assert client.total > 1000, f"too few requests to judge: {client.total}"
-    assert len(set(client.served)) >= 3, f"the rollout did not replace the pods: {client.served}"
+    assert len(set(client.served) - old_pods) >= 2, f"the rollout did not replace the pods: {client.served}"
     assert client.failures == [], f"{len(client.failures)} of {client.total} failed: {client.failures[:5]}"
 
 
 def test_without_prestop_the_same_rollout_loses_requests(real: Cluster) -> None:
-    """The same measurement with the preStop sleep patched out: the old pods stop
-    at once while the client still routes to them. Shows the test above can see a
-    loss (and measures it); the stack's own manifests keep the preStop."""
+    """An explicit experiment outside the engine: the preStop sleep is patched out of
+    the live Deployment through the API, then a rollout (`kubectl rollout restart`'s
+    patch) runs under the same traffic. The old pods stop at once while the client
+    still routes to them. Shows the test above can see a loss (and measures it); the
+    stack keeps its preStop, which the end of the experiment puts back."""
     _, apps, _, _ = real.api()
-    deployment = next(m for m in real.manifests if m["kind"] == "Deployment")
-    containers = deployment["spec"]["template"]["spec"]["containers"]
-    patch = {
-        "spec": {"template": {"spec": {"containers": [{"name": c["name"], "lifecycle": None} for c in containers]}}}
-    }
-    apps.patch_namespaced_deployment("web", NS, patch)
+    containers = apps.read_namespaced_deployment("web", NS).spec.template.spec.containers
+    saved = [{"name": c.name, "lifecycle": apps.api_client.sanitize_for_serialization(c.lifecycle)} for c in containers]
+    assert all(c["lifecycle"]["preStop"]["sleep"]["seconds"] > 0 for c in saved), saved
+    apps.patch_namespaced_deployment("web", NS, _containers_patch([{**c, "lifecycle": None} for c in saved]))
     wait_for(lambda: _rollout_done(real), "the rollout to pods without preStop", timeout=120)
     try:
         client = _rollout_under_traffic(real, "without-prestop")
@@ -300,8 +334,13 @@ def test_without_prestop_the_same_rollout_loses_requests(real: Cluster) -> None:
         print(f"\nrollout without preStop: {len(client.failures)} of {client.total} requests failed")
         assert client.failures, f"no request failed in {client.total}: the test could not see a loss"
     finally:
-        apps.replace_namespaced_deployment("web", NS, deployment)
-        wait_for(lambda: _rollout_done(real), "the rollout back to the stack's manifest", timeout=120)
+        apps.patch_namespaced_deployment("web", NS, _containers_patch(saved))
+        wait_for(lambda: _rollout_done(real), "the rollout back to the stack's preStop", timeout=120)
+
+
+def _containers_patch(containers: list[dict]) -> dict:
+    """A strategic merge patch of the pod template's containers, matched by name."""
+    return {"spec": {"template": {"spec": {"containers": containers}}}}
 
 
 def test_a_hung_app_is_restarted_by_its_liveness_probe(real: Cluster) -> None:
@@ -336,10 +375,10 @@ def test_a_deleted_pod_is_replaced_and_serves(real: Cluster) -> None:
     assert _get(f"http://{fresh[0].status.pod_ip}:8080/") == (200, fresh[0].metadata.name)
 
 
-def _job_from_cronjob(real: Cluster, cron: dict, name: str, command: list[str] | None = None) -> str:
-    """What `kubectl create job --from=cronjob/NAME` does."""
+def _job_from_cronjob(real: Cluster, cron, name: str, command: list[str] | None = None) -> str:  # type: ignore[no-untyped-def]
+    """What `kubectl create job --from=cronjob/NAME` does, from the live CronJob."""
     _, _, batch, _ = real.api()
-    spec = copy.deepcopy(cron["spec"]["jobTemplate"]["spec"])
+    spec = batch.api_client.sanitize_for_serialization(cron.spec.job_template.spec)
     if command:
         spec["template"]["spec"]["containers"][0]["command"] = command
     job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name, "namespace": NS}, "spec": spec}
@@ -354,23 +393,24 @@ def _job_pods(real: Cluster, job: str) -> list:
 
 def test_each_cronjob_runs_its_command_to_completion(real: Cluster) -> None:
     core, _, batch, _ = real.api()
-    crons = [m for m in real.manifests if m["kind"] == "CronJob"]
+    crons = batch.list_namespaced_cron_job(NS).items
     assert len(crons) == 2
-    jobs = {_job_from_cronjob(real, c, f"{c['metadata']['name']}-e2e"): c for c in crons}
+    jobs = {_job_from_cronjob(real, c, f"{c.metadata.name}-e2e"): c for c in crons}
     for job, cron in jobs.items():
         status = wait_for(
             lambda job=job: batch.read_namespaced_job_status(job, NS).status.succeeded, f"{job}", timeout=90
         )
         assert status == 1
         (pod,) = _job_pods(real, job)
-        command = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["command"]
+        assert pod.spec.node_name == socket.gethostname(), "the Job's pod did not run on the real node"
+        command = cron.spec.job_template.spec.template.spec.containers[0].command
         assert core.read_namespaced_pod_log(pod.metadata.name, NS).strip() == f"ran {command[-1]}"
 
 
 def test_a_failing_job_is_retried_up_to_its_backoff_limit_then_failed(real: Cluster) -> None:
     _, _, batch, _ = real.api()
-    cron = next(m for m in real.manifests if m["kind"] == "CronJob")
-    limit = cron["spec"]["jobTemplate"]["spec"]["backoffLimit"]
+    cron = batch.list_namespaced_cron_job(NS).items[0]
+    limit = cron.spec.job_template.spec.backoff_limit
     job = _job_from_cronjob(real, cron, "failing-e2e", command=["bin/rails", "runner", "Fail.now"])
 
     def failed():  # type: ignore[no-untyped-def]

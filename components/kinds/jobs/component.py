@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -17,7 +17,7 @@ from components.pod_spec import (
     container_security_context,
     image_tag,
 )
-from components.workload import KindContext, SecretRef, WorkloadIdentity
+from components.workload import KindContext, PodRuntime, SecretRef, WorkloadIdentity
 
 COMPONENT = "batch"
 
@@ -30,6 +30,8 @@ class BatchJobArgs:
     image: str
     """The job's own image, else the service's default."""
     secret: SecretRef | None = None
+    pods: PodRuntime = field(default_factory=PodRuntime)
+    """The cluster's images and placement for the pod (see PodRuntime)."""
 
 
 class BatchJob(pulumi.ComponentResource):
@@ -65,6 +67,7 @@ class BatchJob(pulumi.ComponentResource):
             self._identity,
             containers=[self._container()],
             volumes=[{"name": "tmp", "empty_dir": {"size_limit": "1Gi"}}],
+            runtime=self._args.pods,
             restart_policy=job.restart_policy,
         )
         return {"metadata": {"labels": self._identity.pod_labels(**{"platform/job": job.name})}, "spec": pod}
@@ -107,7 +110,7 @@ def build(name: str, jobs: list[BatchJobSpec], context: KindContext, opts: pulum
         built.append(
             BatchJob(
                 f"{name}-{job.name}",
-                BatchJobArgs(identity=context.identity, job=job, image=image, secret=context.secret),
+                BatchJobArgs(identity=context.identity, job=job, image=image, secret=context.secret, pods=context.pods),
                 opts=opts,
             )
         )

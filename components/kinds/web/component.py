@@ -4,7 +4,7 @@ one Pod; the HPA owns the replica count; rollouts never drop capacity."""
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -28,7 +28,7 @@ from components.pod_spec import (
     pre_stop_sleep,
     probes,
 )
-from components.workload import IngressFacts, KindContext, SecretRef, WorkloadIdentity
+from components.workload import IngressFacts, KindContext, PodRuntime, SecretRef, WorkloadIdentity
 
 COMPONENT = "web"
 
@@ -44,6 +44,8 @@ class WebAppArgs:
     """Where allow-web lived before it moved here: an alias keeps it in place."""
     ingress: IngressFacts | None = None
     """The cluster's ingress controller: the only peer admitted to the web port."""
+    pods: PodRuntime = field(default_factory=PodRuntime)
+    """The cluster's images and placement for the pod (see PodRuntime)."""
 
 
 class WebApp(pulumi.ComponentResource):
@@ -144,6 +146,7 @@ class WebApp(pulumi.ComponentResource):
                 {"name": "nginx-cache", "empty_dir": {"size_limit": "128Mi"}},
                 {"name": "app-tmp", "empty_dir": {"size_limit": "256Mi"}},
             ],
+            runtime=a.pods,
             termination_grace_period_seconds=a.spec.termination_grace_period_seconds,
             topology_spread_constraints=topology_spread(self._identity, a.spread_across_zones),
         )
@@ -197,6 +200,7 @@ def build(name: str, spec: WebSpec, context: KindContext, opts: pulumi.ResourceO
             spread_across_zones=context.spread_across_zones,
             namespace_component=context.namespace_component,
             ingress=context.ingress,
+            pods=context.pods,
         ),
         opts=opts,
     )

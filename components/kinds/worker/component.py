@@ -3,7 +3,7 @@ queue consumer. Same rollout, autoscaling and hardening as the web app."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -25,7 +25,7 @@ from components.pod_spec import (
     image_tag,
     probes,
 )
-from components.workload import KindContext, SecretRef, WorkloadIdentity
+from components.workload import KindContext, PodRuntime, SecretRef, WorkloadIdentity
 
 COMPONENT = "worker"
 
@@ -37,6 +37,8 @@ class WorkerArgs:
     spec: WorkerSpec
     secret: SecretRef | None = None
     spread_across_zones: bool = False
+    pods: PodRuntime = field(default_factory=PodRuntime)
+    """The cluster's images and placement for the pod (see PodRuntime)."""
 
 
 class Worker(pulumi.ComponentResource):
@@ -82,6 +84,7 @@ class Worker(pulumi.ComponentResource):
             self._identity,
             containers=[self._container()],
             volumes=[{"name": "tmp", "empty_dir": {"size_limit": "256Mi"}}],
+            runtime=a.pods,
             termination_grace_period_seconds=a.spec.termination_grace_period_seconds,
             topology_spread_constraints=topology_spread(self._identity, a.spread_across_zones),
         )
@@ -110,6 +113,7 @@ def build(name: str, spec: WorkerSpec, context: KindContext, opts: pulumi.Resour
             spec=spec,
             secret=context.secret,
             spread_across_zones=context.spread_across_zones,
+            pods=context.pods,
         ),
         opts=opts,
     )
