@@ -30,6 +30,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from devenv.locking import exclusive
 from devenv.paths import LOCAL_CONTEXT, local_cluster_dir, tools_bin
 
 CONTEXT = LOCAL_CONTEXT
@@ -497,14 +498,17 @@ def main(argv: list[str]) -> int:
     )
     args = parser.parse_args(argv[1:])
     paths = Paths(default_dir())
-    if args.command == "up":
-        up(paths, args.nodes, real_node=args.real_node)
-    elif args.command == "down":
-        down(paths)
-    elif args.command == "add-node":
-        add_node(paths)
-    else:
+    if args.command == "status":
         return status(paths)
+    # Concurrent `make dev` runs each start the cluster: one at a time, or they
+    # would each write certificates and tokens, and start etcd twice.
+    with exclusive(paths.root.parent / f"{paths.root.name}.lock", "changing the local cluster", log):
+        if args.command == "up":
+            up(paths, args.nodes, real_node=args.real_node)
+        elif args.command == "down":
+            down(paths)
+        else:
+            add_node(paths)
     return 0
 
 

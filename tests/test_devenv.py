@@ -13,6 +13,7 @@ import socket
 import subprocess
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -46,7 +47,7 @@ def fake_pulumi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     script = bin_dir / "pulumi"
     script.write_text(FAKE_PULUMI)
     script.chmod(0o755)
-    monkeypatch.setattr(runner, "tools_bin", lambda: bin_dir)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")  # the runner runs the PATH's pulumi
     return tmp_path / "record"
 
 
@@ -208,3 +209,181 @@ def test_after_an_outage_only_controller_owned_pods_left_not_ready_are_replaced(
     monkeypatch.setattr(local_cluster, "_api", lambda paths: api)
     local_cluster._restore_pod_readiness(local_cluster.Paths(Path("/nonexistent")))
     assert deleted == ["stuck"]
+
+
+# ------------------------------------------------ use what is installed
+
+INSTALLED_PULUMI = """#!/usr/bin/env python3
+# Stands in for an installed pulumi CLI: its version and its plugin cache.
+import json, sys
+if sys.argv[1:] == ["version"]:
+    print({version!r})
+elif sys.argv[1:] == ["plugin", "ls", "--json"]:
+    print(json.dumps({plugins!r}))
+else:
+    sys.exit(3)
+"""
+
+
+@dataclass
+class Machine:
+    """A person's machine: an installed pulumi (or none), the pinned toolchain, and a record of
+    what `make dev` built and started."""
+
+    installed_bin: Path
+    plugin: Path
+    build_record: Path
+    clusters_started: list[bool]
+
+    @property
+    def built(self) -> list[list[str]]:
+        """The arguments of each toolchain/build.sh run."""
+        lines = self.build_record.read_text().splitlines() if self.build_record.exists() else []
+        return [line.split() for line in lines]
+
+    def install_pulumi(self, version: str, plugin_versions: list[str]) -> None:
+        plugins = [{"name": "kubernetes", "kind": "resource", "version": v} for v in plugin_versions]
+        script = self.installed_bin / "pulumi"
+        script.write_text(INSTALLED_PULUMI.format(version=version, plugins=plugins))
+        script.chmod(0o755)
+
+
+@pytest.fixture
+def machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Machine:
+    from devenv import tools
+
+    plugin_version = tools.required()[1]
+    installed_bin, pinned_bin, home = tmp_path / "usr-bin", tmp_path / "pinned", tmp_path / "pulumi-home"
+    for directory in (installed_bin, pinned_bin):
+        directory.mkdir()
+    plugin = home / "plugins" / f"resource-kubernetes-v{plugin_version}" / "pulumi-resource-kubernetes"
+    plugin.parent.mkdir(parents=True)
+    plugin.write_text("#!/bin/sh\n")
+    plugin.chmod(0o755)
+    pinned = pinned_bin / "pulumi"
+    pinned.write_text("#!/bin/sh\necho v0.0.0-pinned\n")
+    pinned.chmod(0o755)
+    monkeypatch.setattr(tools, "tools_bin", lambda: pinned_bin)
+    monkeypatch.setenv("PATH", f"{installed_bin}{os.pathsep}{pinned_bin}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("PULUMI_HOME", str(home))
+    monkeypatch.delenv("DEV_TOOLS", raising=False)
+    machine = Machine(installed_bin, plugin, tmp_path / "built", [])
+    build = tmp_path / "build.sh"
+    build.write_text(f'#!/bin/sh\necho "$@" >> {machine.build_record}\n')
+    build.chmod(0o755)
+    monkeypatch.setattr(dev, "BUILD_SCRIPT", build)
+    monkeypatch.setattr(dev, "start_local_cluster", lambda: machine.clusters_started.append(True))
+    return machine
+
+
+def _stack_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, context: str | None) -> None:
+    config = yaml.safe_load((dev.ROOT / "Pulumi.dev.yaml").read_text())
+    if context:
+        config["config"]["platform:local"] = {"context": context, "kubeconfig": "~/.kube/config"}
+    path = tmp_path / "Pulumi.dev.yaml"
+    path.write_text(yaml.safe_dump(config))
+    monkeypatch.setenv("DEV_STACK_FILE", str(path))
+
+
+def _newer(version: str) -> str:
+    major, minor, _ = version.split(".")
+    return f"v{major}.{int(minor) + 8}.0"
+
+
+def test_a_compatible_installed_pulumi_and_plugin_with_your_own_cluster_build_and_start_nothing(
+    machine: Machine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from devenv import tools
+
+    sdk, plugin_version = tools.required()
+    machine.install_pulumi(_newer(sdk), [plugin_version])
+    _stack_file(tmp_path, monkeypatch, context="kind-kind")
+    chosen = dev.prepare_machine()
+    assert machine.built == [] and machine.clusters_started == []
+    assert chosen.source == "installed"
+    assert (chosen.pulumi, chosen.plugin) == (machine.installed_bin / "pulumi", machine.plugin)
+    out = capsys.readouterr().out
+    assert (f"using the installed pulumi {_newer(sdk)} ({machine.installed_bin / 'pulumi'}) "
+            f"and kubernetes plugin v{plugin_version} ({machine.plugin})") in out  # fmt: skip
+    # The engine finds this CLI's language host and this plugin first on PATH.
+    path = dev.pulumi_env(tmp_path / "local", chosen)["PATH"].split(os.pathsep)
+    assert path[:2] == [str(machine.installed_bin), str(machine.plugin.parent)]
+
+
+@pytest.mark.parametrize(
+    ("version", "plugins", "why"),
+    [
+        ("v3.100.0", "required", "the pulumi SDK needs >="),  # older than the SDK
+        ("v4.0.0", "required", "the pulumi SDK needs >="),  # another major
+        ("newer", [], "is not installed"),  # no kubernetes plugin
+        ("newer", ["4.24.0", "4.26.0"], "is not installed"),  # the engine wants the exact version
+        (None, None, "no pulumi on PATH"),
+    ],
+)
+def test_without_a_compatible_installed_pulumi_only_pulumi_and_its_plugin_are_built_for_your_own_cluster(
+    machine: Machine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    version: str | None, plugins: list[str] | str | None, why: str,
+) -> None:  # fmt: skip
+    from devenv import tools
+
+    sdk, plugin_version = tools.required()
+    if version is not None:
+        machine.install_pulumi(_newer(sdk) if version == "newer" else version,
+                               [plugin_version] if plugins == "required" else list(plugins or []))  # fmt: skip
+    _stack_file(tmp_path, monkeypatch, context="minikube")
+    chosen = dev.prepare_machine()
+    assert machine.built == [["pulumi"]] and machine.clusters_started == []
+    assert chosen.source == "pinned" and chosen.pulumi.parent == tools.tools_bin()
+    out = capsys.readouterr().out
+    assert "no installed pulumi to use" in out and why in out
+    assert "using the pinned toolchain's (toolchain/versions.env) pulumi v0.0.0-pinned" in out
+
+
+def test_the_project_cluster_builds_only_its_own_binaries_when_pulumi_is_installed(
+    machine: Machine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from devenv import tools
+
+    sdk, plugin_version = tools.required()
+    machine.install_pulumi(_newer(sdk), [plugin_version])
+    _stack_file(tmp_path, monkeypatch, context=None)
+    assert dev.prepare_machine().source == "installed"
+    assert machine.built == [["cluster"]] and machine.clusters_started == [True]
+
+
+def test_with_nothing_installed_the_project_cluster_builds_everything(
+    machine: Machine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _stack_file(tmp_path, monkeypatch, context=None)
+    assert dev.prepare_machine().source == "pinned"
+    assert machine.built == [[]] and machine.clusters_started == [True]
+
+
+def test_dev_tools_forces_the_pinned_build_or_refuses_to_build(
+    machine: Machine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from devenv import tools
+
+    sdk, plugin_version = tools.required()
+    _stack_file(tmp_path, monkeypatch, context="kind-kind")
+    monkeypatch.setenv("DEV_TOOLS", "installed")
+    with pytest.raises(runner.RunFailed) as refused:
+        dev.prepare_machine()
+    assert "DEV_TOOLS=installed, but no pulumi on PATH" in str(refused.value) and machine.built == []
+    machine.install_pulumi(_newer(sdk), [plugin_version])
+    monkeypatch.setenv("DEV_TOOLS", "pinned")
+    assert dev.prepare_machine().source == "pinned" and machine.built == [["pulumi"]]
+
+
+def test_the_pinned_toolchain_is_itself_compatible() -> None:
+    """toolchain/versions.env (what build.sh builds) meets the rule devenv/tools.py applies to an installed one."""
+    from devenv import tools
+
+    pins = dict(
+        line.split("=", 1) for line in (dev.ROOT / "toolchain" / "versions.env").read_text().splitlines()
+        if line and not line.startswith("#")
+    )  # fmt: skip
+    sdk, plugin_version = tools.required()
+    assert tools.cli_compatible(pins["PULUMI_VERSION"], sdk)
+    assert pins["PULUMI_KUBERNETES_VERSION"] == plugin_version
+    assert not tools.cli_compatible("3.271.9", "3.272.0") and not tools.cli_compatible("v4.0.0", "3.272.0")
