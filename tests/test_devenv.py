@@ -122,6 +122,59 @@ def test_only_locks_of_dead_processes_on_this_machine_are_cleared(tmp_path: Path
     assert not dead.exists() and live.exists() and elsewhere.exists()
 
 
+def test_a_lock_of_a_live_run_is_waited_for_then_the_run_carries_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = subprocess.Popen(["sleep", "1.5"])  # another pulumi, still running
+    lock = _lock(tmp_path, other.pid, socket.gethostname())
+    threading.Thread(target=lambda: (other.wait(), lock.unlink())).start()  # it ends and drops its lock
+    started = time.monotonic()
+    runner.wait_for_live_locks(tmp_path, timeout=30, poll=0.1)
+    assert 1.0 <= time.monotonic() - started < 10
+    out = capsys.readouterr().out
+    assert f"locked by a running pulumi (pid {other.pid}" in out and "the dev stack is free" in out
+
+
+def test_waiting_for_a_live_lock_is_bounded_and_says_what_to_do(tmp_path: Path) -> None:
+    _lock(tmp_path, os.getpid(), socket.gethostname())  # a live holder that never lets go
+    started = time.monotonic()
+    with pytest.raises(runner.RunFailed) as failed:
+        runner.wait_for_live_locks(tmp_path, timeout=0.5, poll=0.1)
+    assert time.monotonic() - started < 5
+    assert f"still locked by pid {os.getpid()}" in str(failed.value) and "make dev" in str(failed.value)
+
+
+def test_a_second_run_waits_for_the_first_to_leave_the_locked_step(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from devenv.locking import LockTimeout, exclusive
+
+    order: list[str] = []
+    holding = threading.Event()
+
+    def first() -> None:
+        with exclusive(tmp_path / "step.lock", "changing the dev stack", runner.log):
+            holding.set()
+            time.sleep(0.6)
+            order.append("first done")
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    holding.wait()
+    # flock locks belong to open files, so a second open in this process contends like another run.
+    with exclusive(tmp_path / "step.lock", "changing the dev stack", runner.log, poll=0.05):
+        order.append("second in")
+    thread.join()
+    assert order == ["first done", "second in"]
+    assert "waiting for another run that is changing the dev stack" in capsys.readouterr().out
+    with (
+        exclusive(tmp_path / "step.lock", "x", runner.log),
+        pytest.raises(LockTimeout),
+        exclusive(tmp_path / "step.lock", "x", runner.log, timeout=0.2, poll=0.05),
+    ):
+        pass
+
+
 def test_pending_operations_are_read_from_the_stack_export(tmp_path: Path) -> None:
     class Exported(runner.Pulumi):
         def capture(self, *args: str) -> subprocess.CompletedProcess:
