@@ -234,7 +234,7 @@ def require_reachable(kubeconfig: Path, context: str) -> None:
     fix = (
         "start it with `make cluster-up` (or just `make dev`)"
         if context == LOCAL_CONTEXT
-        else f"start the cluster behind context '{context}', or set platform:local.context in Pulumi.dev.yaml"
+        else f"start the cluster behind context '{context}', or set platform:local.context in {dev_stack_file()}"
     )
     raise RunFailed(3, f"the dev cluster '{context}' ({kubeconfig}) does not answer: {problem}. {fix}")
 

@@ -132,8 +132,11 @@ def installed(env: dict[str, str] | None = None) -> Tools | str:
 def pinned() -> Tools:
     """The pinned toolchain (built by toolchain/build.sh, which alone knows its versions)."""
     bin_dir = tools_bin()
-    version = subprocess.run([str(bin_dir / "pulumi"), "version"], capture_output=True, text=True)
-    return Tools(bin_dir / "pulumi", bin_dir / PLUGIN, "pinned", version.stdout.strip() or "?", required()[1])
+    try:
+        version = subprocess.run([str(bin_dir / "pulumi"), "version"], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        version = "(not built yet: `make tools`)"
+    return Tools(bin_dir / "pulumi", bin_dir / PLUGIN, "pinned", version or "?", required()[1])
 
 
 def mode() -> str:

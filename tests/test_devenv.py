@@ -218,7 +218,9 @@ def test_concurrent_runs_never_see_a_half_written_stack_file(tmp_path: Path) -> 
     assert seen and all(isinstance(config, dict) and "config" in config for config in seen)
 
 
-def test_an_unreachable_cluster_fails_in_seconds_naming_the_cluster_and_the_fix(tmp_path: Path) -> None:
+def test_an_unreachable_cluster_fails_in_seconds_naming_the_cluster_and_the_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with socket.socket() as free:
         free.bind(("127.0.0.1", 0))
         port = free.getsockname()[1]  # closed once the block ends: nothing listens there
@@ -236,6 +238,16 @@ def test_an_unreachable_cluster_fails_in_seconds_naming_the_cluster_and_the_fix(
     assert time.monotonic() - started < 5
     assert "the dev cluster 'aks-platform-local'" in str(failed.value)
     assert "make cluster-up" in str(failed.value)
+    # Your own cluster: the fix names the stack file in use, not a make target that cannot start it.
+    own = tmp_path / "my-dev.yaml"
+    monkeypatch.setenv("DEV_STACK_FILE", str(own))
+    config = yaml.safe_load(kubeconfig.read_text())
+    config["contexts"][0]["name"] = config["current-context"] = "kind-kind"
+    kubeconfig.write_text(yaml.safe_dump(config))
+    with pytest.raises(runner.RunFailed) as failed:
+        dev.require_reachable(kubeconfig, "kind-kind")
+    assert f"or set platform:local.context in {own}" in str(failed.value)
+    assert "make cluster-up" not in str(failed.value)
 
 
 def test_after_an_outage_only_controller_owned_pods_left_not_ready_are_replaced(
