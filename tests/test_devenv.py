@@ -250,30 +250,75 @@ def test_an_unreachable_cluster_fails_in_seconds_naming_the_cluster_and_the_fix(
     assert "make cluster-up" not in str(failed.value)
 
 
-def test_after_an_outage_only_controller_owned_pods_left_not_ready_are_replaced(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def _fake_cluster(pods_per_call: list[list], deleted: list[str]):  # type: ignore[no-untyped-def]
+    """A CoreV1Api stand-in: two Ready kwok nodes and a real node; each pod listing returns the next batch."""
     from types import SimpleNamespace as Ns
 
     from devenv import local_cluster
 
-    def pod(name: str, ready: bool, owned: bool = True, phase: str = "Running") -> Ns:
-        return Ns(
-            metadata=Ns(name=name, namespace="admin", owner_references=[Ns()] if owned else None,
-                        deletion_timestamp=None),
-            status=Ns(phase=phase, conditions=[Ns(type="Ready", status="True" if ready else "False")]),
-        )  # fmt: skip
+    def node(name: str, kwok: bool) -> Ns:
+        annotations = {local_cluster.FAKE_NODE_ANNOTATION: "fake"} if kwok else {}
+        ready = Ns(conditions=[Ns(type="Ready", status="True")])
+        return Ns(metadata=Ns(name=name, annotations=annotations), status=ready)
 
-    deleted: list[str] = []
-    pods = [pod("stuck", ready=False), pod("fine", ready=True), pod("bare", ready=False, owned=False),
-            pod("done", ready=False, phase="Succeeded")]  # fmt: skip
-    api = Ns(
-        list_pod_for_all_namespaces=lambda: Ns(items=pods),
+    calls = iter(pods_per_call)
+    last: list = []
+
+    def list_pods() -> Ns:
+        nonlocal last
+        last = next(calls, last)
+        return Ns(items=last)
+
+    return Ns(
+        list_node=lambda: Ns(items=[node("kwok-node-0", True), node("kwok-node-1", True), node("real", False)]),
+        list_pod_for_all_namespaces=list_pods,
         delete_namespaced_pod=lambda name, namespace, grace_period_seconds: deleted.append(name),
     )
-    monkeypatch.setattr(local_cluster, "_api", lambda paths: api)
+
+
+def _pod(name: str, ready: bool, owned: bool = True, phase: str = "Running", node: str = "kwok-node-0"):  # type: ignore[no-untyped-def]
+    from types import SimpleNamespace as Ns
+
+    return Ns(
+        metadata=Ns(name=name, namespace="admin", owner_references=[Ns()] if owned else None, deletion_timestamp=None),
+        spec=Ns(node_name=node),
+        status=Ns(phase=phase, conditions=[Ns(type="Ready", status="True" if ready else "False")]),
+    )
+
+
+def test_after_an_outage_only_controller_owned_pods_left_not_ready_on_kwok_nodes_are_replaced(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from devenv import local_cluster
+
+    deleted: list[str] = []
+    pods = [_pod("stuck", ready=False), _pod("fine", ready=True), _pod("bare", ready=False, owned=False),
+            _pod("done", ready=False, phase="Succeeded"), _pod("starting", ready=False, node="real")]  # fmt: skip
+    monkeypatch.setattr(local_cluster, "_api", lambda paths: _fake_cluster([pods], deleted))
     local_cluster._restore_pod_readiness(local_cluster.Paths(Path("/nonexistent")))
-    assert deleted == ["stuck"]
+    assert deleted == ["stuck"]  # the real node's kubelet re-reports its own pods
+
+
+def test_after_an_outage_pods_marked_after_the_first_pass_are_replaced_within_the_settle_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Everything resumed at once: the node controller marks the pods a moment after the first look."""
+    from devenv import local_cluster
+
+    deleted: list[str] = []
+    marked_late = [[_pod("a", ready=True)], [_pod("a", ready=True)], [_pod("a", ready=False)], [_pod("a2", ready=True)]]
+    fake = _fake_cluster(marked_late, deleted)
+    monkeypatch.setattr(local_cluster, "_api", lambda paths: fake)
+    monkeypatch.setattr(local_cluster.time, "sleep", lambda seconds: None)
+    clock = iter(range(100))
+    monkeypatch.setattr(local_cluster.time, "monotonic", lambda: float(next(clock)))
+    local_cluster._restore_pod_readiness(local_cluster.Paths(Path("/nonexistent")), settle=6)
+    assert deleted == ["a"]
+    # Without the settle time, one look: the pod marked later stays NotReady.
+    deleted.clear()
+    fake = _fake_cluster(marked_late, deleted)
+    local_cluster._restore_pod_readiness(local_cluster.Paths(Path("/nonexistent")))
+    assert deleted == []
 
 
 # ------------------------------------------------ use what is installed
