@@ -487,6 +487,8 @@ def test_an_api_server_outage_of_more_than_a_minute_heals_with_cluster_up_and_ma
         resumed = dev.cluster("up")
         cluster_seconds = time.monotonic() - started
     assert "kwok was stopped: resumed it" in resumed
+    assert "left NotReady by an outage" in resumed, resumed  # the pods the node controller marked
+    print(*(line for line in resumed.splitlines() if "resumed" in line or "replaced" in line), sep="\n")
     started = time.monotonic()
     result = dev.make_dev("up")
     dev_seconds = time.monotonic() - started
@@ -642,6 +644,9 @@ def test_three_first_runs_at_once_all_succeed_with_the_installed_pulumi(fresh: d
     ]  # fmt: skip
     outputs = [run.communicate(timeout=900)[0] for run in runs]
     print(f"three first runs at once: {time.monotonic() - started:.1f} s")
+    for number, output in enumerate(outputs, 1):
+        notable = ("waiting", "carrying on", "using the", "from $PATH", "generated dev secret", "Resources:")
+        print(f"run {number}:", *(line for line in output.splitlines() if any(n in line for n in notable)), sep="\n  ")
     plugin = (
         Path(fresh["PULUMI_HOME"])
         / "plugins"
