@@ -21,7 +21,6 @@ other managers, so `make dev` repairs drift instead of reporting "unchanged"."""
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import secrets
 import subprocess
@@ -32,8 +31,11 @@ from pathlib import Path
 
 import yaml
 
+from devenv import tools
+from devenv.locking import LockTimeout, exclusive
 from devenv.paths import LOCAL, LOCAL_CONTEXT, ROOT, dev_stack_file, local_kubeconfig, tools_bin
-from devenv.runner import Pulumi, RunFailed, clear_pending_operations, clear_stale_locks, log
+from devenv.runner import LOCK_WAIT_SECONDS, Pulumi, RunFailed, clear_pending_operations, log, wait_for_live_locks
+from devenv.tools import Tools
 
 STACK = "dev"
 WORKDIR = LOCAL / "dev-project"
@@ -58,11 +60,13 @@ def passphrase_file(local: Path = LOCAL) -> Path:
     return path
 
 
-def pulumi_env(local: Path = LOCAL) -> dict[str, str]:
-    """The environment every pulumi command of the local toolchain runs in: state,
-    passphrase and plugin home all under `local`, whatever the person's own setup."""
+def pulumi_env(local: Path = LOCAL, chosen: Tools | None = None) -> dict[str, str]:
+    """The environment every pulumi command of the dev stack runs in: state,
+    passphrase and plugin home all under `local`, whatever the person's own setup.
+    The `chosen` tools (default: the pinned toolchain) come first on PATH, the plugin included."""
     env = dict(os.environ)
-    env["PATH"] = f"{tools_bin()}{os.pathsep}{env.get('PATH', '')}"
+    first = chosen.path_entries() if chosen else [str(tools_bin())]
+    env["PATH"] = os.pathsep.join([*first, env.get("PATH", "")])
     env["PULUMI_BACKEND_URL"] = f"file://{local / 'state'}"
     env.pop("PULUMI_CONFIG_PASSPHRASE", None)
     env["PULUMI_CONFIG_PASSPHRASE_FILE"] = str(passphrase_file(local))
@@ -84,11 +88,39 @@ def pulumi_env(local: Path = LOCAL) -> dict[str, str]:
     return env
 
 
-def ensure_tools() -> None:
-    log("building or reusing the pinned toolchain (a cold build takes about 14 minutes on 2 cores)")
-    code = subprocess.run([str(ROOT / "toolchain" / "build.sh")], stdout=subprocess.DEVNULL).returncode
-    if code != 0:
-        raise RunFailed(code, "the toolchain build failed (see above); `make tools` retries it")
+BUILD_SCRIPT = ROOT / "toolchain" / "build.sh"
+
+
+def _installed_tools() -> Tools | str:
+    """Compatible installed pulumi + kubernetes plugin (devenv/tools.py), or why not; DEV_TOOLS decides."""
+    found = tools.installed() if tools.mode() != "pinned" else "DEV_TOOLS=pinned"
+    if isinstance(found, str) and tools.mode() == "installed":
+        raise RunFailed(2, f"DEV_TOOLS=installed, but {found}; unset DEV_TOOLS to build the pinned toolchain")
+    return found
+
+
+def select_tools() -> Tools:
+    """The tools a command other than `up` runs: installed if compatible, else the pinned (built) ones."""
+    found = _installed_tools()
+    return tools.pinned() if isinstance(found, str) else found
+
+
+def ensure_tools(local_cluster: bool) -> Tools:
+    """Build only what this machine lacks: pulumi and its plugin unless compatible ones are
+    installed; the local cluster's binaries only when the stack deploys to the project's cluster."""
+    found = _installed_tools()
+    parts = (["pulumi"] if isinstance(found, str) else []) + (["cluster"] if local_cluster else [])
+    if isinstance(found, str):
+        log(f"no installed pulumi to use: {found}")
+    if parts:
+        log(f"building or reusing the pinned toolchain: {' and '.join(parts)} "
+            "(a cold build of everything takes about 14 minutes on 2 cores)")  # fmt: skip
+        code = subprocess.run([str(BUILD_SCRIPT), *([] if len(parts) == 2 else parts)], stdout=subprocess.DEVNULL)
+        if code.returncode != 0:
+            raise RunFailed(code.returncode, "the toolchain build failed (see above); `make tools` retries it")
+    chosen = tools.pinned() if isinstance(found, str) else found
+    log(chosen.describe())
+    return chosen
 
 
 # What the project directory needs; Pulumi.dev.yaml is copied, not linked.
@@ -99,9 +131,7 @@ LOCAL_ONLY_KEYS = ("encryptionsalt", "secretsprovider", "encryptedkey")
 @contextlib.contextmanager
 def project_lock(workdir: Path) -> Iterator[None]:
     """One run at a time prepares the project and initialises the stack."""
-    workdir.parent.mkdir(parents=True, exist_ok=True)
-    with open(workdir.parent / f"{workdir.name}.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    with exclusive(workdir.parent / f"{workdir.name}.lock", "preparing the dev project", log):
         yield
 
 
@@ -147,32 +177,37 @@ def ensure_stack(env: dict[str, str], workdir: Path) -> None:
     ensure_dev_secrets(env, workdir)
 
 
-def dev_secret_names(stack_file: Path) -> dict[str, list[str]]:
-    """Every `secretEnv` name of every service of the dev stack, from its validated config."""
+def dev_generated_secrets(stack_file: Path) -> list[str]:
+    """The config paths of the secrets `make dev` generates, from the dev stack's validated
+    config: every `secretEnv` name of every service and, with Datadog on, the Cluster Agent
+    token (a random shared secret nobody outside the cluster needs; settings/loader.py DEV_GENERATED)."""
     from settings import settings_from_files
 
     settings = settings_from_files(STACK, stack_file)
-    return {name: list(service.secret_env) for name, service in settings.services.items() if service.secret_env}
+    services = settings.services.items()
+    paths = [f"serviceSecrets.{name}.{variable}" for name, service in services for variable in service.secret_env]
+    return paths + (["datadogClusterAgentToken"] if settings.datadog.enabled else [])
 
 
 def ensure_dev_secrets(env: dict[str, str], workdir: Path) -> None:
     stack_file = workdir / "Pulumi.dev.yaml"
-    from settings.loader import read_yaml
+    from settings.loader import NAMESPACE, read_yaml
 
-    config = read_yaml(stack_file).get("config") or {}
-    present = config.get("platform:serviceSecrets") or {}
-    for service, names in dev_secret_names(stack_file).items():
-        for name in names:
-            if name in (present.get(service) or {}):
-                continue
-            set_secret(env, workdir, f"serviceSecrets.{service}.{name}", secrets.token_urlsafe(24))
-            log(f"generated dev secret serviceSecrets.{service}.{name}")
+    raw = read_yaml(stack_file).get("config") or {}
+    config = {key.removeprefix(f"{NAMESPACE}:"): value for key, value in raw.items()}
+    for path in dev_generated_secrets(stack_file):
+        present: object = config
+        for part in path.split("."):
+            present = present.get(part) if isinstance(present, dict) else None
+        if present is None:
+            set_secret(env, workdir, path, secrets.token_hex(32))
+            log(f"generated dev secret {path}")
 
 
 def set_secret(env: dict[str, str], workdir: Path, path: str, value: str) -> None:
     # The value goes through stdin, never the command line.
     subprocess.run(
-        [str(tools_bin() / "pulumi"), "config", "set", "--secret", "--path", path, "--stack", STACK],
+        [tools.which_pulumi(env), "config", "set", "--secret", "--path", path, "--stack", STACK],
         input=value.encode(), cwd=workdir, env=env, check=True, stdout=subprocess.DEVNULL,
     )  # fmt: skip
 
@@ -230,7 +265,7 @@ def require_reachable(kubeconfig: Path, context: str) -> None:
     fix = (
         "start it with `make cluster-up` (or just `make dev`)"
         if context == LOCAL_CONTEXT
-        else f"start the cluster behind context '{context}', or set platform:local.context in Pulumi.dev.yaml"
+        else f"start the cluster behind context '{context}', or set platform:local.context in {dev_stack_file()}"
     )
     raise RunFailed(3, f"the dev cluster '{context}' ({kubeconfig}) does not answer: {problem}. {fix}")
 
@@ -284,22 +319,37 @@ def _prepared(env: dict[str, str]) -> tuple[Pulumi, tuple[Path, str]]:
     return Pulumi(WORKDIR, env, reachable=lambda: unreachable(kubeconfig, context)), (kubeconfig, context)
 
 
-def _ready_to_change(env: dict[str, str]) -> Pulumi:
+@contextlib.contextmanager
+def _changing(env: dict[str, str]) -> Iterator[Pulumi]:
+    """The dev stack, ready for one run to refresh and change it. Concurrent runs
+    (three `make dev` at once) take turns instead of failing on pulumi's stack lock."""
     pulumi, target = _prepared(env)
     require_reachable(*target)
-    clear_stale_locks(Path(env["PULUMI_BACKEND_URL"].removeprefix("file://")))
-    clear_pending_operations(pulumi, STACK)
-    return pulumi
+    try:
+        with exclusive(LOCAL / "dev-stack.lock", "changing the dev stack", log, timeout=LOCK_WAIT_SECONDS):
+            wait_for_live_locks(Path(env["PULUMI_BACKEND_URL"].removeprefix("file://")))
+            clear_pending_operations(pulumi, STACK)
+            yield pulumi
+    except LockTimeout as err:
+        raise RunFailed(4, f"{err}: let it finish, or stop it, then run `make dev` again") from None
 
 
-def up(env: dict[str, str]) -> None:
-    ensure_tools()
-    local = local_settings(dev_stack_file())
-    if local.context == LOCAL_CONTEXT:
-        start_local_cluster(real_node=local.real_node)
-    pulumi = _ready_to_change(env)
-    log("pulumi up --refresh --stack dev")
-    code = pulumi.run("up", "--stack", STACK, "--refresh", "--yes", "--skip-preview")
+def prepare_machine() -> Tools:
+    """Tools, and the project's local cluster only when the stack deploys to it: with
+    your own cluster (kind, minikube, Docker Desktop) only pulumi and its plugin are needed."""
+    settings = local_settings(dev_stack_file())
+    local = settings.context == LOCAL_CONTEXT
+    chosen = ensure_tools(local_cluster=local)
+    if local:
+        start_local_cluster(real_node=settings.real_node)
+    return chosen
+
+
+def up() -> None:
+    env = pulumi_env(chosen=prepare_machine())
+    with _changing(env) as pulumi:
+        log("pulumi up --refresh --stack dev")
+        code = pulumi.run("up", "--stack", STACK, "--refresh", "--yes", "--skip-preview")
     if code != 0:
         raise RunFailed(code, "pulumi up failed (see above)")
     if summary():
@@ -307,21 +357,21 @@ def up(env: dict[str, str]) -> None:
 
 
 def run(command: str, args: list[str]) -> int:
-    env = pulumi_env()
     if command == "up":
-        up(env)
-    elif command == "preview":
-        return _ready_to_change(env).run("preview", "--stack", STACK, *args)
-    elif command == "destroy":
-        return _ready_to_change(env).run("destroy", "--stack", STACK, "--yes", "--skip-preview")
-    elif command == "summary":
+        up()
+        return 0
+    if command == "summary":
         return 1 if summary() else 0
-    elif command == "pulumi":
-        return _prepared(env)[0].run(*args)
-    else:
+    if command not in ("preview", "destroy", "pulumi"):
         print(__doc__)
         return 2
-    return 0
+    env = pulumi_env(chosen=select_tools())
+    if command == "pulumi":
+        return _prepared(env)[0].run(*args)
+    with _changing(env) as pulumi:
+        if command == "preview":
+            return pulumi.run("preview", "--stack", STACK, *args)
+        return pulumi.run("destroy", "--stack", STACK, "--yes", "--skip-preview")
 
 
 def main(argv: list[str]) -> int:

@@ -30,6 +30,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from devenv.locking import exclusive
 from devenv.paths import LOCAL_CONTEXT, local_cluster_dir, tools_bin
 
 CONTEXT = LOCAL_CONTEXT
@@ -171,17 +172,18 @@ def _pid(paths: Paths, name: str) -> int | None:
     return None if _state(pid) in ("Z", "X") else pid
 
 
-def _start(paths: Paths, name: str, args: list[str], command: list[str] | None = None) -> None:
-    """Start `name` (a toolchain binary with `args`, or `command` as given) in its own session."""
+def _start(paths: Paths, name: str, args: list[str], command: list[str] | None = None) -> bool:
+    """Start `name` (a toolchain binary with `args`, or `command` as given) in its own session.
+    True when it was not running (started, or resumed from a stop)."""
     pid = _pid(paths, name)
     if pid and _state(pid) == "T":
         # Stopped (SIGSTOP, a suspended laptop shell): resume it rather than report it running.
         os.kill(pid, signal.SIGCONT)
         log(f"{name} was stopped: resumed it (pid {pid})")
-        return
+        return True
     if pid:
         log(f"{name} already running")
-        return
+        return False
     if command is None:
         binary = tools_bin() / name
         if not binary.exists():
@@ -193,6 +195,7 @@ def _start(paths: Paths, name: str, args: list[str], command: list[str] | None =
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     (paths.pids / f"{name}.pid").write_text(str(process.pid))
     log(f"started {name} (pid {process.pid}, log {paths.logs / (name + '.log')})")
+    return True
 
 
 def _stop(paths: Paths, name: str) -> None:
@@ -353,25 +356,26 @@ def add_node(paths: Paths) -> str:
 
 def up(paths: Paths, nodes: int, real_node: bool = False) -> None:
     paths.root.mkdir(parents=True, exist_ok=True)
+    existed = paths.etcd_data.exists()  # a cluster with pods, not a first start
     make_certificates(paths)
     tokens = make_tokens(paths)
     ca = paths.certs / "ca.crt"
     write_kubeconfig(paths.kubeconfig, tokens["admin"], ca)
     for name in ("kube-controller-manager", "kube-scheduler", "kwok"):
         write_kubeconfig(paths.component_kubeconfig(name), tokens[name], ca)
-    _start(paths, "etcd", _etcd_args(paths))
-    _start(paths, "kube-apiserver", _apiserver_args(paths))
+    restarted = _start(paths, "etcd", _etcd_args(paths))
+    restarted |= _start(paths, "kube-apiserver", _apiserver_args(paths))
     _wait_ready(f"https://127.0.0.1:{API_PORT}/readyz", tokens["admin"], ca, "kube-apiserver")
-    _start(paths, "kube-controller-manager", _controller_manager_args(paths))
-    _start(paths, "kube-scheduler", _scheduler_args(paths))
-    _start(paths, "kwok", _kwok_args(paths))
+    restarted |= _start(paths, "kube-controller-manager", _controller_manager_args(paths))
+    restarted |= _start(paths, "kube-scheduler", _scheduler_args(paths))
+    restarted |= _start(paths, "kwok", _kwok_args(paths))
     _wait_for_default_service_account(paths)
     while len(existing_nodes(paths)) < nodes:
         add_node(paths)
     if real_node:
         _real_node_up(paths)
     _wait_nodes_ready(paths)
-    _restore_pod_readiness(paths)
+    _restore_pod_readiness(paths, settle=SETTLE_SECONDS if existed and restarted else 0.0)
     log(f"ready: kubeconfig {paths.kubeconfig}, context {CONTEXT}, {len(existing_nodes(paths))} nodes")
 
 
@@ -426,23 +430,49 @@ def _wait_nodes_ready(paths: Paths, timeout: float = 60) -> None:
     raise SystemExit("kwok did not mark the nodes Ready; see logs/kwok.log")
 
 
-def _restore_pod_readiness(paths: Paths) -> None:
+# After an outage the node controller may still mark nodes and pods NotReady for a
+# moment: it judges from its own last sight of each node, checked every
+# --node-monitor-period (5 s by default: k8s.io/cloud-provider v0.34.4
+# config/v1alpha1/defaults.go), once that is older than --node-monitor-grace-period
+# (50 s: kubernetes v1.34.4 pkg/controller/nodelifecycle/config/v1alpha1/defaults.go).
+# Watching three periods catches what it marks when everything resumes at once.
+SETTLE_SECONDS = 15.0
+
+
+def _restore_pod_readiness(paths: Paths, settle: float = 0.0) -> None:
     """After an outage the node controller marks pods NotReady, and kwok, which
     readies a pod once, leaves them so. Pods a controller owns are deleted, so
-    their controllers make new ones on the Ready nodes."""
-    core = _api(paths)
+    their controllers make new ones on the Ready nodes. With `settle`, keep doing
+    so that long, while the nodes are Ready, for pods marked after the first pass.
+    A real node's kubelet re-reports its pods' readiness itself: its pods are left alone."""
+    deadline = time.monotonic() + settle
+    replaced = 0
+    while True:
+        core = _api(paths)
+        nodes = core.list_node().items
+        if all(any(c.type == "Ready" and c.status == "True" for c in (n.status.conditions or [])) for n in nodes):
+            kwok_nodes = {n.metadata.name for n in nodes if (n.metadata.annotations or {}).get(FAKE_NODE_ANNOTATION)}
+            replaced += _replace_not_ready_pods(core, kwok_nodes)
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(1.0)
+    if replaced:
+        log(f"replaced {replaced} pod(s) left NotReady by an outage")
+
+
+def _replace_not_ready_pods(core, kwok_nodes: set[str]) -> int:  # type: ignore[no-untyped-def]
     stale = [
         pod
         for pod in core.list_pod_for_all_namespaces().items
         if pod.metadata.owner_references
         and pod.metadata.deletion_timestamp is None
+        and pod.spec.node_name in kwok_nodes
         and pod.status.phase == "Running"
         and not any(c.type == "Ready" and c.status == "True" for c in (pod.status.conditions or []))
     ]
     for pod in stale:
         core.delete_namespaced_pod(pod.metadata.name, pod.metadata.namespace, grace_period_seconds=0)
-    if stale:
-        log(f"replaced {len(stale)} pod(s) left NotReady by an outage")
+    return len(stale)
 
 
 def free_port_offset(start: int = 300, step: int = 37, attempts: int = 60) -> int:
@@ -497,14 +527,17 @@ def main(argv: list[str]) -> int:
     )
     args = parser.parse_args(argv[1:])
     paths = Paths(default_dir())
-    if args.command == "up":
-        up(paths, args.nodes, real_node=args.real_node)
-    elif args.command == "down":
-        down(paths)
-    elif args.command == "add-node":
-        add_node(paths)
-    else:
+    if args.command == "status":
         return status(paths)
+    # Concurrent `make dev` runs each start the cluster: one at a time, or they
+    # would each write certificates and tokens, and start etcd twice.
+    with exclusive(paths.root.parent / f"{paths.root.name}.lock", "changing the local cluster", log):
+        if args.command == "up":
+            up(paths, args.nodes, real_node=args.real_node)
+        elif args.command == "down":
+            down(paths)
+        else:
+            add_node(paths)
     return 0
 
 

@@ -20,12 +20,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from devenv.paths import tools_bin
+from devenv.tools import which_pulumi
 
 # How long an update may go without printing anything while the API server
 # does not answer, before the watchdog cancels it.
 STALL_SECONDS = 60.0
 POLL_SECONDS = 2.0
+# How long a run waits for another live run's lock on the dev stack: longer than
+# a first deploy, shorter than "forever".
+LOCK_WAIT_SECONDS = 15 * 60.0
 
 
 class RunFailed(Exception):  # noqa: N818 - an expected outcome, not a programming error
@@ -86,6 +89,31 @@ def clear_stale_locks(state_dir: Path) -> list[Lock]:
     return cleared
 
 
+def wait_for_live_locks(state_dir: Path, timeout: float | None = None, poll: float = 1.0) -> None:
+    """Clear locks of dead runs; wait (bounded) while a live process holds the stack,
+    saying whose lock it is, instead of failing with "the stack is currently locked"."""
+    timeout = LOCK_WAIT_SECONDS if timeout is None else timeout
+    started = time.monotonic()
+    announced: set[Path] = set()
+    while True:
+        clear_stale_locks(state_dir)
+        held = stack_locks(state_dir)
+        if not held:
+            if announced:
+                log(f"the dev stack is free after {time.monotonic() - started:.0f} s; carrying on")
+            return
+        for lock in held:
+            if lock.path not in announced:
+                log(f"the dev stack is locked by a running pulumi (pid {lock.pid} on {lock.hostname}, "
+                    f"since {lock.timestamp}); waiting for it to finish (at most {timeout:.0f} s)")  # fmt: skip
+                announced.add(lock.path)
+        if time.monotonic() - started >= timeout:
+            lock = held[0]
+            raise RunFailed(4, f"the dev stack is still locked by pid {lock.pid} on {lock.hostname} after "
+                               f"{timeout:.0f} s: let it finish, or stop it, then run `make dev` again")  # fmt: skip
+        time.sleep(poll)
+
+
 # ------------------------------------------------------------------ running
 
 
@@ -101,14 +129,14 @@ class Pulumi:
     def capture(self, *args: str) -> subprocess.CompletedProcess:
         """A short command whose output the runner reads (no prompt, no progress)."""
         return subprocess.run(
-            [str(tools_bin() / "pulumi"), *args], cwd=self.workdir, env=self.env,
+            [which_pulumi(self.env), *args], cwd=self.workdir, env=self.env,
             capture_output=True, text=True, preexec_fn=_private_files,
         )  # fmt: skip
 
     def run(self, *args: str) -> int:
         """Run a command that may take long, streaming its output; Ctrl-C cancels it cleanly."""
         process = subprocess.Popen(
-            [str(tools_bin() / "pulumi"), *args], cwd=self.workdir, env=self.env,
+            [which_pulumi(self.env), *args], cwd=self.workdir, env=self.env,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
             # Its own session: the terminal's Ctrl-C reaches only this runner,
             # which forwards exactly one SIGINT (a second one makes pulumi abort).

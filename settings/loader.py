@@ -223,7 +223,17 @@ def _problems(error: ValidationError) -> list[tuple[str, str]]:
 def _format_errors(stack: str, errors: list[tuple[str, str]]) -> str:
     # The files a person edits: the stack's overlay and the base under it.
     lines = [f"stack '{stack}': {NAMESPACE}:{path}: {reason}" for path, reason in errors]
-    return f"invalid configuration in Pulumi.{stack}.yaml (over the base in Pulumi.yaml):\n" + "\n".join(lines)
+    return f"invalid configuration in {_stack_file(stack)} (over the base in Pulumi.yaml):\n" + "\n".join(lines)
+
+
+def _stack_file(stack: str) -> str:
+    """The stack file a person edits. For dev that is Pulumi.dev.yaml or their own
+    overlay ($DEV_STACK_FILE): the program runs on `make dev`'s private copy of it."""
+    if stack == "dev":
+        from devenv.paths import dev_stack_file
+
+        return str(dev_stack_file())
+    return f"Pulumi.{stack}.yaml"
 
 
 # -------------------------------------------------------------------- secrets
@@ -232,25 +242,19 @@ def _format_errors(stack: str, errors: list[tuple[str, str]]) -> str:
 def _secret_problems(settings: PlatformSettings, runtime: dict[str, Any]) -> list[tuple[str, str]]:
     from pulumi.runtime import config as runtime_config
 
+    dev = settings.environment == "dev"
     problems: list[tuple[str, str]] = []
     for key in SECRET_KEYS:
         if key in runtime and not runtime_config.is_config_secret(f"{NAMESPACE}:{key}"):
-            problems.append((key, f"is stored in plain text: set it with `pulumi config set --secret {key} …`"))
+            problems.append((key, _plain_text_hint(key, dev)))
     if settings.datadog.enabled:
         if not runtime.get("datadogApiKey"):
-            problems.append(
-                (
-                    "datadogApiKey",
-                    "is not set but datadog.enabled is true: `pulumi config set --secret datadogApiKey …`",
-                )
-            )
-        problems += _cluster_agent_token_problems(runtime.get("datadogClusterAgentToken"))
+            hint = _set_hint("datadogApiKey", dev)
+            problems.append(("datadogApiKey", f"is not set but datadog.enabled is true: {hint}"))
+        problems += _cluster_agent_token_problems(runtime.get("datadogClusterAgentToken"), dev)
         if settings.datadog.monitors_enabled and not runtime.get("datadogAppKey"):
             problems.append(
-                (
-                    "datadogAppKey",
-                    "is not set but datadog.monitorsEnabled is true: `pulumi config set --secret datadogAppKey …`",
-                )
+                ("datadogAppKey", f"is not set but datadog.monitorsEnabled is true: {_set_hint('datadogAppKey', dev)}")
             )
     service_secrets = runtime.get("serviceSecrets") or {}
     if not isinstance(service_secrets, dict):
@@ -262,26 +266,45 @@ def _secret_problems(settings: PlatformSettings, runtime: dict[str, Any]) -> lis
                 problems.append(
                     (
                         f"services.{name}.secretEnv",
-                        f"needs secret {variable!r}: {_set_secret_hint(settings, name, variable)}",
+                        f"needs secret {variable!r}: {_set_hint(f'serviceSecrets.{name}.{variable}', dev)}",
                     )
                 )
     return problems
 
 
-def _set_secret_hint(settings: PlatformSettings, service: str, variable: str) -> str:
-    # In dev, `make dev` makes every secretEnv value itself; elsewhere a person sets it.
-    if settings.environment == "dev":
-        return "run `make dev`, which generates a value for every secretEnv name"
-    return f"`pulumi config set --secret --path 'serviceSecrets.{service}.{variable}' …`"
+# Secrets `make dev` generates itself (devenv/dev.py ensure_dev_secrets): every
+# serviceSecrets value and the Cluster Agent token, which no one outside the cluster needs.
+DEV_GENERATED = ("serviceSecrets", "datadogClusterAgentToken")
+# Every other secret, in dev: pulumi in `make dev`'s environment (its state, passphrase
+# and project copy); the value is read from stdin or a prompt, never the command line.
+DEV_SET_SECRET = ".venv/bin/python -m devenv.dev pulumi config set --secret --path"
 
 
-def _cluster_agent_token_problems(token: Any) -> list[tuple[str, str]]:
+def _set_hint(key: str, dev: bool) -> str:
+    """A command that sets `key` where the message is shown: `make dev` for dev, pulumi elsewhere."""
+    if dev and key.split(".")[0] in DEV_GENERATED:
+        return "run `make dev`, which generates it"
+    if dev:
+        return f"`{DEV_SET_SECRET} '{key}'`"
+    if key == "datadogClusterAgentToken":
+        return f"`openssl rand -hex 32 | pulumi config set --secret {key}`"
+    if "." in key:
+        return f"`pulumi config set --secret --path '{key}' …`"
+    return f"`pulumi config set --secret {key} …`"
+
+
+def _plain_text_hint(key: str, dev: bool) -> str:
+    if dev:
+        # A plain value in the dev stack file would be copied again on every run.
+        return f"is stored in plain text: delete it from {_stack_file('dev')}, then {_set_hint(key, dev)}"
+    return f"is stored in plain text: set it with `pulumi config set --secret {key} …`"
+
+
+def _cluster_agent_token_problems(token: Any, dev: bool = False) -> list[tuple[str, str]]:
     # Never quote the value: only its presence and length reach the message.
     key = "datadogClusterAgentToken"
     if not token:
-        return [
-            (key, f"is not set but datadog.enabled is true: `openssl rand -hex 32 | pulumi config set --secret {key}`")
-        ]
+        return [(key, f"is not set but datadog.enabled is true: {_set_hint(key, dev)}")]
     if len(str(token)) < CLUSTER_AGENT_TOKEN_MIN_LENGTH:
         return [
             (key, f"is {len(str(token))} characters; the Cluster Agent needs at least {CLUSTER_AGENT_TOKEN_MIN_LENGTH}")

@@ -158,6 +158,15 @@ BAD_CONFIGS: list[tuple[str, str, dict, dict, dict | None, list[str]]] = [
      ["platform:datadogClusterAgentToken", "stored in plain text"]),
     ("cluster-agent-without-replicas", "prod", {"platform:datadog": {"clusterAgent": {"replicas": 0}}}, {}, None,
      ["stack 'prod'", "platform:datadog.clusterAgent.replicas", "greater than or equal to 1"]),
+    # In dev every hint is a command that works there (make dev, or pulumi in make dev's environment).
+    ("dev-missing-datadog-api-key", "dev", {"platform:datadog": {"enabled": True}}, {},
+     {"datadogClusterAgentToken": "t" * 40, "serviceSecrets": placeholder_secrets("dev")["serviceSecrets"]},
+     ["stack 'dev'", "platform:datadogApiKey", "`.venv/bin/python -m devenv.dev pulumi config set --secret --path 'datadogApiKey'`"]),
+    ("dev-missing-cluster-agent-token", "dev", {"platform:datadog": {"enabled": True}}, {},
+     {"datadogApiKey": "k", "serviceSecrets": placeholder_secrets("dev")["serviceSecrets"]},
+     ["stack 'dev'", "platform:datadogClusterAgentToken", "run `make dev`, which generates it"]),
+    ("dev-service-secret-in-plain-text", "dev", {}, {"serviceSecrets": {"admin": {"DATABASE_URL": "x", "SECRET_KEY_BASE": "y"}}}, {},
+     ["stack 'dev'", "platform:serviceSecrets", "stored in plain text: delete it from", "Pulumi.dev.yaml", "run `make dev`"]),
     ("missing-app-secret", "dev", {}, {}, {"serviceSecrets": {"admin": {"DATABASE_URL": "x"}}},
      ["stack 'dev'", "platform:services.admin.secretEnv", "SECRET_KEY_BASE", "run `make dev`, which generates"]),
     ("service-runs-nothing", "staging", {"platform:services": {"empty": {"team": "x"}}}, {}, None,
@@ -348,6 +357,36 @@ def test_the_dev_runner_prints_a_config_error_once_and_no_traceback(monkeypatch,
     assert err.count("platform:services.admin.team") == 1 and "Traceback" not in err
     assert "`make dev`" in err
     assert str(dev.dev_stack_file()) in err  # the file in use: Pulumi.dev.yaml, or $DEV_STACK_FILE
+
+
+def test_every_hint_of_a_dev_config_error_is_a_command_that_works_in_dev(monkeypatch, tmp_path) -> None:
+    """Errors raised inside the program (the secrets, which only the run can see) name
+    the dev stack file in use and suggest `make dev` or pulumi in make dev's environment,
+    never a bare `pulumi config set` (no pulumi on PATH, wrong state and passphrase)."""
+    import re
+
+    from settings.loader import DEV_SET_SECRET
+
+    own = tmp_path / "my-dev.yaml"
+    monkeypatch.setenv("DEV_STACK_FILE", str(own))
+    patch = {"platform:datadog": {"enabled": True, "monitorsEnabled": True}}
+    plain = {"datadogApiKey": "plain-value-1", "serviceSecrets": {"admin": {"DATABASE_URL": "plain-value-2"}}}
+    with pytest.raises(ConfigError) as raised:
+        evaluate("dev", stack_file=patched_stack_file("dev", patch), secrets={}, plain=plain)
+    message = str(raised.value)
+    assert message.startswith(f"invalid configuration in {own} ")
+    keys = {"datadogApiKey", "datadogAppKey", "datadogClusterAgentToken", "serviceSecrets", "services.admin.secretEnv"}
+    assert {key for key in keys if f"platform:{key}:" in message} == keys, message
+    commands = re.findall(r"`([^`]*)`", message)
+    assert commands, message
+    for command in commands:
+        assert command == "make dev" or command.startswith(DEV_SET_SECRET), (command, message)
+    assert "plain-value" not in message
+    # The dev command is real: the runner's `pulumi` passthrough, with --path for nested keys.
+    from devenv import dev
+
+    assert "python -m devenv.dev pulumi ARGS" in dev.__doc__
+    assert DEV_SET_SECRET.split(" -m ")[1].split()[:2] == ["devenv.dev", "pulumi"]
 
 
 def test_a_short_cluster_agent_token_is_reported_without_its_value() -> None:

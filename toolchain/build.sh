@@ -6,6 +6,8 @@
 #
 #   toolchain/build.sh            # build what is missing, print the bin dir
 #   toolchain/build.sh actionlint # only the workflow linter
+#   toolchain/build.sh pulumi     # only the Pulumi CLI, its language host and the Kubernetes provider
+#   toolchain/build.sh cluster    # only the local cluster (control plane, kwok, real node)
 #   toolchain/build.sh where      # print the bin dir, build nothing
 #   TOOLS_CACHE=/x toolchain/build.sh
 #
@@ -205,23 +207,27 @@ install_language_host() {
 }
 
 main() {
-  local start=$SECONDS
+  local start=$SECONDS part=${1:-all}
   log "tools cache: $TOOLS_CACHE"
-  if [[ "${1:-}" == "actionlint" ]]; then # just the linter: make lint needs nothing else
-    build_actionlint
-    echo "$BIN"
-    return
-  fi
-  build_actionlint
-  build_pulumi
-  install_language_host
-  build_kubernetes_provider
-  build_etcd
-  build_kwok
-  build_kubernetes
-  build_kubelet
-  build_pause
-  log "toolchain ready in $((SECONDS - start))s"
+  case "$part" in
+    actionlint) build_actionlint ;; # just the linter: make lint needs nothing else
+    # `make dev` builds only what the machine lacks (devenv/tools.py): a compatible installed
+    # pulumi needs no `pulumi` part; a cluster of your own (kind, minikube) needs no `cluster` part.
+    pulumi) build_pulumi; install_language_host; build_kubernetes_provider ;;
+    cluster) build_etcd; build_kwok; build_kubernetes; build_kubelet; build_pause ;;
+    all)
+      build_actionlint
+      build_pulumi
+      install_language_host
+      build_kubernetes_provider
+      build_etcd
+      build_kwok
+      build_kubernetes
+      build_kubelet
+      build_pause
+      log "toolchain ready in $((SECONDS - start))s" ;;
+    *) log "unknown part '$part': expected pulumi, cluster, actionlint or nothing (all)"; exit 2 ;;
+  esac
   echo "$BIN"
 }
 
