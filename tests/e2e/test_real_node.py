@@ -62,6 +62,11 @@ ENDPOINTS_REFRESH_SECONDS = 1.0
 REQUEST_INTERVAL_SECONDS = 0.02
 # Concurrent request loops: enough traffic that a sub-second gap in service shows as failures.
 SENDERS = 4
+# Hard bounds on the request loops, whatever a test waits for: they send only to the
+# ready pod IPs of this run's own cluster (its bridge and the pods' network namespaces,
+# all made by the run), and stop by themselves after this many requests or seconds.
+MAX_REQUESTS = 40_000
+MAX_TRAFFIC_SECONDS = 240
 
 pytestmark = pytest.mark.e2e
 
@@ -189,6 +194,7 @@ class EndpointClient:
         self.served: Counter[str] = Counter()
         self.failures: list[str] = []
         self._lock = threading.Lock()
+        self._deadline = 0.0
         senders = [threading.Thread(target=self._send, args=(n,)) for n in range(SENDERS)]
         self._threads = [threading.Thread(target=self._follow), *senders]
 
@@ -205,14 +211,18 @@ class EndpointClient:
         )
 
     def _follow(self) -> None:
-        while not self._stop.is_set():
+        while self._bounded():
             # An API hiccup: keep the last list, as an ingress controller does.
             with contextlib.suppress(Exception):
                 self._targets = self._ready_addresses()
             self._stop.wait(ENDPOINTS_REFRESH_SECONDS)
 
+    def _bounded(self) -> bool:
+        """True while the loops may go on: not stopped, and within MAX_REQUESTS and MAX_TRAFFIC_SECONDS."""
+        return not self._stop.is_set() and time.monotonic() < self._deadline and self.total < MAX_REQUESTS
+
     def _send(self, i: int) -> None:
-        while not self._stop.is_set():
+        while self._bounded():
             targets = self._targets
             if targets:
                 url = targets[i % len(targets)]
@@ -231,6 +241,7 @@ class EndpointClient:
 
     def __enter__(self) -> EndpointClient:
         self._targets = self._ready_addresses()
+        self._deadline = time.monotonic() + MAX_TRAFFIC_SECONDS
         for t in self._threads:
             t.start()
         return self
