@@ -219,7 +219,9 @@ class EndpointClient:
 
     def _bounded(self) -> bool:
         """True while the loops may go on: not stopped, and within MAX_REQUESTS and MAX_TRAFFIC_SECONDS."""
-        return not self._stop.is_set() and time.monotonic() < self._deadline and self.total < MAX_REQUESTS
+        with self._lock:  # the senders add to `served` meanwhile
+            sent = self.total
+        return not self._stop.is_set() and time.monotonic() < self._deadline and sent < MAX_REQUESTS
 
     def _send(self, i: int) -> None:
         while self._bounded():
