@@ -388,7 +388,7 @@ def main(argv: list[str]) -> int:
             log(str(err))
         return err.code
     except KeyboardInterrupt:
-        log("interrupted before pulumi started: nothing was changed")
+        log("interrupted while no pulumi command was running: no update was cut short; `make dev` carries on")
         return 130
 
 

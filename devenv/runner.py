@@ -8,6 +8,7 @@ exactly what left locked stacks, pending operations and orphaned plugins."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -16,8 +17,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from devenv.tools import which_pulumi
@@ -125,6 +126,7 @@ class Pulumi:
     env: dict[str, str]
     reachable: Callable[[], str | None] | None = None
     """Returns None when the cluster answers, else why not; enables the stall watchdog."""
+    _watchdog_cancelled: bool = field(default=False, init=False, repr=False)
 
     def capture(self, *args: str) -> subprocess.CompletedProcess:
         """A short command whose output the runner reads (no prompt, no progress)."""
@@ -143,9 +145,11 @@ class Pulumi:
             start_new_session=True, preexec_fn=_private_files,
         )  # fmt: skip
         last_output = [time.monotonic()]
+        self._watchdog_cancelled = False
         threading.Thread(target=_pump, args=(process, last_output), daemon=True).start()
         try:
-            code = self._wait(process, last_output)
+            with _stops_as_interrupts():
+                code = self._wait(process, last_output)
         finally:
             _reap_group(process)
         return code
@@ -172,8 +176,8 @@ class Pulumi:
                 _signal(process, signal.SIGINT)
 
     def _watchdog(self, process: subprocess.Popen, last_output: list[float], since: float | None) -> float | None:
-        if self.reachable is None or time.monotonic() - last_output[0] < STALL_SECONDS / 2:
-            return None
+        if self.reachable is None or self._watchdog_cancelled or time.monotonic() - last_output[0] < STALL_SECONDS / 2:
+            return None  # once cancelled, pulumi is left to finish its cancel: a second SIGINT would abort it
         problem = self.reachable()
         if problem is None:
             return None
@@ -183,16 +187,44 @@ class Pulumi:
             log(f"no progress for {now - last_output[0]:.0f} s and the cluster does not answer ({problem}): "
                 "cancelling the update")  # fmt: skip
             _signal(process, signal.SIGINT)
+            self._watchdog_cancelled = True
             return None
         return since
 
 
+@contextlib.contextmanager
+def _stops_as_interrupts() -> Iterator[None]:
+    """SIGTERM (make, an IDE's stop button, `timeout`) and SIGHUP (a closed terminal) are
+    handled like Ctrl-C: pulumi gets one SIGINT and the runner waits for its clean cancel.
+    Dying at once would leave pulumi to die on its next write to our pipe, unreaped and,
+    as dev writes the state once per command, with its run unrecorded."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def _pump(process: subprocess.Popen, last_output: list[float]) -> None:
     assert process.stdout is not None
+    echo = True
     for line in process.stdout:
         last_output[0] = time.monotonic()
-        sys.stdout.write(line)
-        sys.stdout.flush()
+        if not echo:
+            continue  # keep draining: pulumi must never block or die on a full or broken pipe
+        try:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+        except OSError:  # our own output is gone (a closed terminal, a broken pipe)
+            echo = False
 
 
 def _signal(process: subprocess.Popen, sig: int) -> None:

@@ -31,7 +31,7 @@ plugin = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
 open(record + ".plugin", "w").write(str(plugin.pid))
 def cancel(*_):
     open(record, "a").write("SIGINT\\n")
-    time.sleep(0.3)
+    time.sleep(float(os.environ.get("FAKE_CANCEL_SECONDS", "0.3")))
     sys.exit(7)
 signal.signal(signal.SIGINT, cancel)
 print("Updating (dev)", flush=True)
@@ -91,6 +91,18 @@ def test_a_silent_update_against_a_dead_api_server_is_cancelled_with_a_reason(
     assert time.monotonic() - started < 10
     assert fake_pulumi.read_text() == "SIGINT\n"
     assert "the cluster does not answer (connection refused): cancelling the update" in capsys.readouterr().out
+
+
+def test_the_watchdog_cancels_once_and_leaves_a_slow_cancel_alone(
+    fake_pulumi: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cancel that stays silent (the cluster is still down) must not get a second
+    SIGINT from the watchdog: that would make pulumi abort instead of cancelling."""
+    monkeypatch.setattr(runner, "STALL_SECONDS", 0.5)
+    monkeypatch.setattr(runner, "POLL_SECONDS", 0.05)
+    env = {**os.environ, "FAKE_RECORD": str(fake_pulumi), "FAKE_SILENT": "1", "FAKE_CANCEL_SECONDS": "2.5"}
+    assert runner.Pulumi(tmp_path, env, reachable=lambda: "connection refused").run("up") == 7
+    assert fake_pulumi.read_text() == "SIGINT" + chr(10)
 
 
 def test_the_watchdog_leaves_a_slow_update_alone_while_the_cluster_answers(
@@ -548,3 +560,18 @@ def test_the_pinned_toolchain_is_itself_compatible() -> None:
     assert tools.cli_compatible(pins["PULUMI_VERSION"], sdk)
     assert pins["PULUMI_KUBERNETES_VERSION"] == plugin_version
     assert not tools.cli_compatible("3.271.9", "3.272.0") and not tools.cli_compatible("v4.0.0", "3.272.0")
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP])
+def test_a_stopped_runner_lets_pulumi_cancel_cleanly_instead_of_dying(
+    stop: signal.Signals, fake_pulumi: Path, tmp_path: Path
+) -> None:
+    """make, an IDE's stop button or `timeout` send SIGTERM; a closed terminal, SIGHUP.
+    The runner treats both as one Ctrl-C: pulumi cancels (and saves its state), then exits."""
+    pulumi = runner.Pulumi(tmp_path, {**os.environ, "FAKE_RECORD": str(fake_pulumi)})
+    before = signal.getsignal(stop)
+    threading.Timer(0.5, lambda: os.kill(os.getpid(), stop)).start()
+    code = pulumi.run("up")
+    assert code == 7  # pulumi's own exit after its clean cancel
+    assert fake_pulumi.read_text() == "SIGINT\n"
+    assert signal.getsignal(stop) == before  # the runner's handling ends with the command
