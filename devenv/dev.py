@@ -51,9 +51,17 @@ def passphrase_file(local: Path = LOCAL) -> Path:
         local.mkdir(parents=True, exist_ok=True)
         legacy = (local / "state" / ".pulumi").exists()
         value = LEGACY_PASSPHRASE if legacy else secrets.token_urlsafe(32)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(value)
+        # Written aside, then linked into place: a concurrent first run either wins
+        # or finds the whole file, never a half-written or empty one.
+        fd, partial = tempfile.mkstemp(dir=local, prefix=".passphrase.")  # mode 0600
+        try:
+            with os.fdopen(fd, "w") as out:
+                out.write(value)
+            os.link(partial, path)
+        except FileExistsError:
+            return path  # another run made it first: use theirs
+        finally:
+            os.unlink(partial)
         if legacy:
             log(f"kept the old shared passphrase for the existing dev state in {path}; "
                 "`make destroy && rm -rf .local` starts over with a random one")  # fmt: skip

@@ -204,6 +204,19 @@ def test_the_passphrase_is_random_per_checkout_and_private(tmp_path: Path) -> No
     assert dev.passphrase_file(tmp_path / "a").read_text() == first.read_text()  # made once
 
 
+def test_concurrent_first_runs_agree_on_one_whole_passphrase(tmp_path: Path) -> None:
+    """Runs started together (three `make dev` at once) each read the same, complete passphrase."""
+    import multiprocessing
+
+    for attempt in range(5):
+        local = tmp_path / str(attempt)
+        with multiprocessing.get_context("fork").Pool(6) as pool:
+            paths = pool.map(dev.passphrase_file, [local] * 12)
+            seen = pool.map(Path.read_text, paths)
+        assert len(set(seen)) == 1 and len(seen[0]) >= 32, seen
+        assert [p.name for p in local.iterdir()] == ["passphrase"]  # no partial file left behind
+
+
 def test_existing_dev_state_keeps_the_old_passphrase_so_its_secrets_still_open(tmp_path: Path) -> None:
     (tmp_path / "state" / ".pulumi").mkdir(parents=True)
     assert dev.passphrase_file(tmp_path).read_text() == dev.LEGACY_PASSPHRASE
