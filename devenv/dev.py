@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -90,7 +91,8 @@ def pulumi_env(local: Path = LOCAL, chosen: Tools | None = None) -> dict[str, st
     # resources (pulumi pkg v3.274.1 backend/snapshot.go `unsafeServiceLoop`; sdk
     # go/common/env/env.go SKIP_CHECKPOINTS). A clean end, a failure and a Ctrl-C
     # still save it; only a killed pulumi loses the edits of its run, and the next
-    # `make dev` adopts what that run created: server-side apply upserts on create
+    # `make dev` adopts the objects that run created (all but a service's Secret, whose
+    # name is random): server-side apply upserts on create
     # (pulumi-kubernetes provider/v4 v4.25.0 pkg/await/await.go, Creation).
     env["PULUMI_SKIP_CHECKPOINTS"] = "true"
     return env
@@ -236,15 +238,33 @@ def cluster_target(stack_file: Path) -> tuple[Path, str]:
     return (Path(local.kubeconfig).expanduser() if local.kubeconfig else local_kubeconfig()), local.context
 
 
+# What the real node runs and its images are built with: `make system-deps` installs them.
+REAL_NODE_PROGRAMS = ("containerd", "runc", "umoci", "mmdebstrap")
+
+
+def require_real_node_host() -> None:
+    """Fail before anything is built or started when this machine cannot run the real node."""
+    where = f"platform:local.realNode is set in {dev_stack_file()}"
+    if sys.platform != "linux" or os.geteuid() != 0:
+        raise RunFailed(2, f"{where}: the real node needs root and Linux (containerd, mounts, cgroups, a "
+                        "bridge). Run `make dev` as root on Linux, or set realNode: false to deploy to the "
+                        "kwok nodes")  # fmt: skip
+    from devenv.real_node import CNI_BIN
+
+    missing = [program for program in REAL_NODE_PROGRAMS if shutil.which(program) is None]
+    if shutil.which("bridge", path=CNI_BIN) is None:
+        missing.append(f"the CNI plugins ({CNI_BIN})")
+    if missing:
+        raise RunFailed(2, f"{where}, but {', '.join(missing)} not installed: run `make system-deps`, "
+                        "then `make dev` again")  # fmt: skip
+
+
 def start_local_cluster(real_node: bool) -> None:
     """`local_cluster up`; with the real node, also its images, built if their inputs
     changed and imported into its containerd on every run, so `pulumi up` finds them."""
     command = [sys.executable, "-m", "devenv.local_cluster", "up"]
     if real_node:
-        if sys.platform != "linux" or os.geteuid() != 0:
-            raise RunFailed(2, f"platform:local.realNode is set in {dev_stack_file()}: the real node needs root "
-                            "and Linux (containerd, mounts, cgroups, a bridge). Run `make dev` as root on Linux, "
-                            "or set realNode: false to deploy to the kwok nodes")  # fmt: skip
+        require_real_node_host()
         log("starting the local cluster with its real node; building or reusing its images (devenv/images.py)")
         command.append("--real-node")
     else:
@@ -347,6 +367,8 @@ def prepare_machine() -> Tools:
     your own cluster (kind, minikube, Docker Desktop) only pulumi and its plugin are needed."""
     settings = local_settings(dev_stack_file())
     local = settings.context == LOCAL_CONTEXT
+    if local and settings.real_node:
+        require_real_node_host()  # before a toolchain build of many minutes, not after
     chosen = ensure_tools(local_cluster=local)
     if local:
         start_local_cluster(real_node=settings.real_node)

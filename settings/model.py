@@ -603,6 +603,11 @@ class PlatformSettings(Model):
             ]
         else:
             problems = _local_image_problems(local, images)
+            if local.real_node and self.datadog.enabled:
+                # The agent's DaemonSet tolerates every taint, so it would land on the real
+                # node, which holds only the images devenv/images.py builds (none for Datadog).
+                problems.append(("local.realNode", "the Datadog agent cannot run on the real node (no image for "
+                                 "it can be built here): set datadog.enabled: false, as dev does"))  # fmt: skip
         if problems:
             raise RuleViolationError(problems)
         return self

@@ -270,6 +270,9 @@ BAD_CONFIGS: list[tuple[str, str, dict, dict, dict | None, list[str]]] = [
     ("real-node-in-another-cluster", "dev", _local_patch(images=[_APP_TO_LOCAL, _NGINX_TO_LOCAL], realNode=True,
                                                           context="kind-kind"), {}, None,
      ["platform:local.realNode", "project's own cluster", "'kind-kind'"]),
+    ("real-node-with-datadog", "dev", {**_local_patch(images=[_APP_TO_LOCAL, _NGINX_TO_LOCAL], realNode=True),
+                                       "platform:datadog": {"enabled": True}}, {}, None,
+     ["stack 'dev'", "platform:local.realNode", "Datadog agent cannot run on the real node", "datadog.enabled: false"]),
 ]  # fmt: skip
 
 

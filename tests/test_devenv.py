@@ -360,41 +360,59 @@ class _PulumiWouldStartError(Exception):
     pass
 
 
-def _run_up_until_pulumi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, local: dict, euid: int) -> list[list[str]]:
-    """`dev up` with the dev stack file plus `local`, stopped where pulumi would start; the commands it ran."""
+def _run_up_until_pulumi(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, local: dict, euid: int, commands: list[list[str]],
+    installed: tuple[str, ...] = ("containerd", "runc", "umoci", "mmdebstrap", "bridge"),
+) -> None:  # fmt: skip
+    """`dev up` with the dev stack file plus `local`, on a machine with the programs `installed`,
+    stopped where pulumi would start. Records in `commands` the toolchain build and each command run."""
     stack = yaml.safe_load((dev.ROOT / "Pulumi.dev.yaml").read_text())
     stack["config"]["platform:local"] = local
     (tmp_path / "Pulumi.dev.yaml").write_text(yaml.safe_dump(stack))
     monkeypatch.setenv("DEV_STACK_FILE", str(tmp_path / "Pulumi.dev.yaml"))
-    commands: list[list[str]] = []
-    monkeypatch.setattr(dev, "ensure_tools", lambda **_: None)
+    monkeypatch.setattr(dev, "ensure_tools", lambda **_: commands.append(["toolchain/build.sh"]))
     monkeypatch.setattr(dev, "pulumi_env", lambda **_: {})
     monkeypatch.setattr(dev.os, "geteuid", lambda: euid)
+    monkeypatch.setattr(dev.shutil, "which", lambda name, **_: f"/usr/bin/{name}" if name in installed else None)
     monkeypatch.setattr(dev.subprocess, "run", lambda command, **_: commands.append(command) or Ns(returncode=0))
     monkeypatch.setattr(dev, "_changing", lambda env: (_ for _ in ()).throw(_PulumiWouldStartError()))
     with pytest.raises(_PulumiWouldStartError):
         dev.up()
-    return commands
 
 
 def test_a_dev_stack_on_the_real_node_starts_the_cluster_with_it_before_pulumi(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # `local_cluster up --real-node` builds the images when their inputs changed and imports them every run.
-    (command,) = _run_up_until_pulumi(tmp_path, monkeypatch, REAL_NODE_LOCAL, euid=0)
-    assert command[1:] == ["-m", "devenv.local_cluster", "up", "--real-node"]
-    (command,) = _run_up_until_pulumi(tmp_path, monkeypatch, {}, euid=0)
-    assert command[1:] == ["-m", "devenv.local_cluster", "up"]
+    commands: list[list[str]] = []
+    _run_up_until_pulumi(tmp_path, monkeypatch, REAL_NODE_LOCAL, 0, commands)
+    assert [c[1:] for c in commands] == [[], ["-m", "devenv.local_cluster", "up", "--real-node"]]
+    commands.clear()
+    _run_up_until_pulumi(tmp_path, monkeypatch, {}, 0, commands)
+    assert [c[1:] for c in commands] == [[], ["-m", "devenv.local_cluster", "up"]]
 
 
-def test_the_real_node_without_root_fails_before_anything_starts_and_says_how(
+def test_the_real_node_without_root_fails_before_anything_is_built_or_started_and_says_how(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    commands: list[list[str]] = []
     with pytest.raises(runner.RunFailed) as failed:
-        _run_up_until_pulumi(tmp_path, monkeypatch, REAL_NODE_LOCAL, euid=1000)
+        _run_up_until_pulumi(tmp_path, monkeypatch, REAL_NODE_LOCAL, 1000, commands)
     message = str(failed.value)
     assert "platform:local.realNode" in message and str(tmp_path / "Pulumi.dev.yaml") in message
     assert "needs root and Linux" in message and "`make dev` as root" in message and "realNode: false" in message
+    assert commands == []  # no toolchain build of many minutes first
+
+
+def test_the_real_node_without_its_packages_names_make_system_deps_before_anything_is_built(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    commands: list[list[str]] = []
+    with pytest.raises(runner.RunFailed) as failed:
+        _run_up_until_pulumi(tmp_path, monkeypatch, REAL_NODE_LOCAL, 0, commands, installed=("containerd", "runc"))
+    message = str(failed.value)
+    assert "umoci, mmdebstrap, the CNI plugins (/usr/lib/cni) not installed" in message, message
+    assert "run `make system-deps`" in message and commands == []
 
 
 # ------------------------------------------------ use what is installed
