@@ -427,6 +427,8 @@ def test_ctrl_c_during_an_update_leaves_no_lock_and_the_next_run_converges(dev: 
     assert runner.returncode != 0
     assert "asking pulumi to cancel cleanly" in rest, rest[-3000:]
     assert stack_locks(dev.state) == []
+    # The runner reaps pulumi's session as it exits; give the plugins a moment to go.
+    wait_for(lambda: _pulumi_processes_of(dev) == [], "no pulumi or plugin process to outlive the run", timeout=10)
     from devenv.runner import Pulumi
 
     left = pending_operations(Pulumi(dev.workdir, dev.env), "dev")
@@ -435,6 +437,21 @@ def test_ctrl_c_during_an_update_leaves_no_lock_and_the_next_run_converges(dev: 
     assert pending_operations(Pulumi(dev.workdir, dev.env), "dev") == []
     if left:
         assert "left pending by an interrupted run" in result.stdout
+
+
+def _pulumi_processes_of(dev: Deployment) -> list[str]:
+    """Live pulumi processes (CLI, language host, providers) of this deployment's state backend."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            environ = (proc / "environ").read_bytes().decode(errors="replace")
+            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if "pulumi" in command and str(dev.state) in environ and state != "Z":
+            found.append(f"{proc.name}: {command[:120]}")
+    return found
 
 
 def _children(pid: int) -> list[int]:
