@@ -233,12 +233,39 @@ def _signal(process: subprocess.Popen, sig: int) -> None:
 
 
 def _reap_group(process: subprocess.Popen) -> None:
-    """Plugins (language host, providers) live in pulumi's session: make sure none outlives it."""
-    try:
+    """Make sure no plugin (language host, provider) outlives pulumi. They live in pulumi's
+    session but each in a process group of its own (pulumi sdk v3.274.1
+    go/common/resource/plugin/plugin.go: `cmdutil.RegisterProcessGroup`, Setpgid), so a
+    pulumi that was killed leaves them behind unless the whole session is ended."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGTERM)
-    except (ProcessLookupError, PermissionError):
-        return
     process.wait()
+    _end_session(process.pid)
+
+
+def _end_session(session: int, grace: float = 3.0) -> None:
+    """SIGTERM every process of `session`, then SIGKILL what is still there after `grace` s."""
+    deadline = time.monotonic() + grace
+    sig = signal.SIGTERM
+    while members := _session_members(session):
+        for pid in members:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, sig)
+        if time.monotonic() > deadline:
+            sig = signal.SIGKILL
+        time.sleep(0.1)
+
+
+def _session_members(session: int) -> list[int]:
+    """Live processes whose session id is `session` (proc(5): `stat` fields state, ppid,
+    pgrp, session after the command). Empty where there is no /proc."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            state, _, _, sid = stat.read_text().rsplit(")", 1)[1].split()[:4]
+            if int(sid) == session and state != "Z":
+                members.append(int(stat.parent.name))
+    return members
 
 
 def _private_files() -> None:

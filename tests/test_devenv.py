@@ -27,7 +27,8 @@ FAKE_PULUMI = """#!/usr/bin/env python3
 # records it, 'cancels' for a moment and exits 7, as pulumi does.
 import os, signal, subprocess, sys, time
 record = os.environ["FAKE_RECORD"]
-plugin = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+# As pulumi starts its plugins: in its session, each in a process group of its own.
+plugin = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], process_group=0)
 open(record + ".plugin", "w").write(str(plugin.pid))
 def cancel(*_):
     open(record, "a").write("SIGINT\\n")
