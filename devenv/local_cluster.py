@@ -30,6 +30,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from devenv import procs
 from devenv.locking import exclusive
 from devenv.paths import LOCAL_CONTEXT, local_cluster_dir, tools_bin
 
@@ -154,14 +155,6 @@ def write_kubeconfig(path: Path, token: str, ca: Path, context: str = CONTEXT) -
 # ---------------------------------------------------------------- processes
 
 
-def _state(pid: int) -> str:
-    """The process state letter from /proc (R, S, T for stopped, Z for a zombie), '' if gone."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, IndexError):
-        return ""
-
-
 def _pid(paths: Paths, name: str) -> int | None:
     """The component's pid while it lives; a zombie counts as gone."""
     try:
@@ -169,14 +162,14 @@ def _pid(paths: Paths, name: str) -> int | None:
         os.kill(pid, 0)
     except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
         return None
-    return None if _state(pid) in ("Z", "X") else pid
+    return None if procs.state(pid) in ("Z", "X") else pid
 
 
 def _start(paths: Paths, name: str, args: list[str], command: list[str] | None = None) -> bool:
     """Start `name` (a toolchain binary with `args`, or `command` as given) in its own session.
     True when it was not running (started, or resumed from a stop)."""
     pid = _pid(paths, name)
-    if pid and _state(pid) == "T":
+    if pid and procs.state(pid) == "T":
         # Stopped (SIGSTOP, a suspended laptop shell): resume it rather than report it running.
         os.kill(pid, signal.SIGCONT)
         log(f"{name} was stopped: resumed it (pid {pid})")

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from devenv.procs import processes
 from devenv.tools import which_pulumi
 
 # How long an update may go without printing anything while the API server
@@ -257,15 +258,8 @@ def _end_session(session: int, grace: float = 3.0) -> None:
 
 
 def _session_members(session: int) -> list[int]:
-    """Live processes whose session id is `session` (proc(5): `stat` fields state, ppid,
-    pgrp, session after the command). Empty where there is no /proc."""
-    members = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            state, _, _, sid = stat.read_text().rsplit(")", 1)[1].split()[:4]
-            if int(sid) == session and state != "Z":
-                members.append(int(stat.parent.name))
-    return members
+    """Live processes whose session id is `session`."""
+    return [proc.pid for proc in processes() if proc.session == session and proc.state != "Z"]
 
 
 def _private_files() -> None:

@@ -58,11 +58,9 @@ def _interrupt_me_after(seconds: float) -> None:
 
 
 def _gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+    from devenv import procs
+
+    return procs.state(pid) in ("", "Z")
 
 
 def test_ctrl_c_is_forwarded_once_and_pulumi_may_finish_its_cancel(fake_pulumi: Path, tmp_path: Path) -> None:

@@ -441,29 +441,24 @@ def test_ctrl_c_during_an_update_leaves_no_lock_and_the_next_run_converges(dev: 
 
 def _pulumi_processes_of(dev: Deployment) -> list[str]:
     """Live pulumi processes (CLI, language host, providers) of this deployment's state backend."""
+    from devenv.procs import PROC, processes
+
     found = []
-    for proc in Path("/proc").glob("[0-9]*"):
+    for proc in processes():
         try:
-            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            environ = (proc / "environ").read_bytes().decode(errors="replace")
-            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            command = (PROC / str(proc.pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            environ = (PROC / str(proc.pid) / "environ").read_bytes().decode(errors="replace")
         except OSError:
             continue
-        if "pulumi" in command and str(dev.state) in environ and state != "Z":
-            found.append(f"{proc.name}: {command[:120]}")
+        if "pulumi" in command and str(dev.state) in environ and proc.state != "Z":
+            found.append(f"{proc.pid}: {command[:120]}")
     return found
 
 
 def _children(pid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
+    from devenv.procs import processes
+
+    return [proc.pid for proc in processes() if proc.ppid == pid]
 
 
 def test_a_killed_pulumi_loses_only_its_own_run_and_the_next_make_dev_adopts_what_it_made(dev: Deployment) -> None:
