@@ -263,8 +263,7 @@ def start_local_cluster(real_node: bool) -> None:
     """`local_cluster up`; with the real node, also its images, built if their inputs
     changed and imported into its containerd on every run, so `pulumi up` finds them."""
     command = [sys.executable, "-m", "devenv.local_cluster", "up"]
-    if real_node:
-        require_real_node_host()
+    if real_node:  # prepare_machine checked the host first (require_real_node_host)
         log("starting the local cluster with its real node; building or reusing its images (devenv/images.py)")
         command.append("--real-node")
     else:
