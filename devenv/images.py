@@ -16,7 +16,10 @@ into its own containerd (devenv/real_node.py) as docker.io/local/NAME:TAG.
   the chown of /var/cache/nginx and the pid in /tmp).
 - admin-app: the stand-in in devenv/standin (Python's http.server) on port 3000,
   with /app/bin/rails for the CronJobs' `bin/rails runner ...` commands.
-The Datadog agent image cannot be built here; the real node runs no Datadog pod."""
+- datadog-agent, datadog-cluster-agent: the Datadog stand-in (devenv/standin/datadog.py)
+  under the SAME names and tags as the images the stacks pin (settings/model.py
+  defaults), since Datadog's own cannot be pulled or built here. The manifests stay
+  as they are; the real node's containerd simply holds these under those names."""
 
 from __future__ import annotations
 
@@ -31,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devenv.paths import ROOT, images_cache_dir, tools_bin
+from settings.model import ClusterAgentSettings, DatadogSettings
 
 SUITE = "bookworm"
 STANDIN = ROOT / "devenv" / "standin"
@@ -49,15 +53,23 @@ class Image:
     user: str = ""
     workdir: str = "/"
     stop_signal: str = "SIGTERM"
+    cmd: tuple[str, ...] = ()
+    stands_in_for: str = ""
+    """The pinned image this one replaces under its own name and tag; empty: our own image."""
 
     @property
     def ref(self) -> str:
         """How a pod names it."""
-        return f"{REGISTRY_PREFIX}/{self.name}:{TAG}"
+        return self.stands_in_for or f"{REGISTRY_PREFIX}/{self.name}:{TAG}"
+
+    @property
+    def tag(self) -> str:
+        return self.ref.rsplit(":", 1)[1]
 
     def digest(self) -> str:
         h = hashlib.sha256()
-        h.update(repr((SUITE, self.packages, self.entrypoint, self.user, self.workdir, self.stop_signal)).encode())
+        h.update(repr((SUITE, self.packages, self.entrypoint, self.cmd, self.user, self.workdir)).encode())
+        h.update(repr((self.stop_signal, self.ref)).encode())
         for path, (source, mode) in sorted(self.files.items()):
             h.update(f"{path}:{mode}:".encode() + source.read_bytes())
         h.update(Path(__file__).read_bytes())
@@ -89,6 +101,50 @@ def images() -> list[Image]:
             user="10001",
             workdir="/app",
         ),
+        *datadog_standins(),
+    ]
+
+
+def _pinned(model: type, field: str) -> str:
+    """The image a setting pins by default: the one a stand-in must be named as."""
+    return str(model.model_fields[field].default)
+
+
+def datadog_standins() -> list[Image]:
+    """The node agent and Cluster Agent stand-ins. Bash, find and cp come with the
+    essential variant (the init containers' `bash -c`, `cp -r`, cont-init.d scripts)."""
+    python = ("python3-minimal", "libpython3.11-stdlib")
+    program = (STANDIN / "datadog.py", 0o755)
+    config = {"/etc/datadog-agent/datadog.yaml": (STANDIN / "datadog.yaml", 0o644)}
+    return [
+        Image(
+            "datadog-agent",
+            packages=python,
+            files={
+                **config,
+                "/usr/bin/agent": program,
+                "/usr/bin/trace-agent": program,
+                "/etc/cont-init.d/01-check-apikey.sh": (STANDIN / "datadog-check-apikey.sh", 0o755),
+                "/etc/cont-init.d/89-copy-customfiles.sh": (STANDIN / "datadog-copy-customfiles.sh", 0o755),
+            },
+            entrypoint=("agent",),
+            cmd=("run",),
+            stands_in_for=_pinned(DatadogSettings, "agent_image"),
+        ),
+        Image(
+            "datadog-cluster-agent",
+            packages=python,
+            files={
+                **config,
+                "/usr/bin/datadog-cluster-agent": program,
+                "/entrypoint.sh": (STANDIN / "datadog-entrypoint.sh", 0o755),
+            },
+            # The real image's ENTRYPOINT and CMD: the pod sets neither.
+            entrypoint=("/entrypoint.sh",),
+            cmd=("datadog-cluster-agent", "start"),
+            user="100",
+            stands_in_for=_pinned(ClusterAgentSettings, "image"),
+        ),
     ]
 
 
@@ -115,7 +171,7 @@ def _files_layer(image: Image, out: Path) -> None:
 def _build(image: Image, out: Path) -> None:
     with tempfile.TemporaryDirectory(prefix=f"image-{image.name}-") as tmp:
         work = Path(tmp)
-        layout = f"{work / 'oci'}:{TAG}"
+        layout = f"{work / 'oci'}:{image.tag}"
         _run("umoci", "init", "--layout", str(work / "oci"))
         _run("umoci", "new", "--image", layout)
         if image.packages:
@@ -131,6 +187,8 @@ def _build(image: Image, out: Path) -> None:
         config = ["--config.workingdir", image.workdir, "--config.stopsignal", image.stop_signal]
         for arg in image.entrypoint:
             config += ["--config.entrypoint", arg]
+        for arg in image.cmd:
+            config += ["--config.cmd", arg]
         if image.user:
             config += ["--config.user", image.user]
         _run("umoci", "config", "--image", layout, *config)
