@@ -80,6 +80,7 @@ if settings.datadog.enabled:
             environment=environment,
             api_key=config.secrets.datadog_api_key,
             cluster_agent_token=config.secrets.datadog_cluster_agent_token,
+            pods=pods,
         ),
         opts=on_cluster,
     )

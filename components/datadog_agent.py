@@ -18,7 +18,7 @@ is not supported on purpose: every supported AKS version has rotation.)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -27,6 +27,7 @@ from components.datadog_cluster_agent import NAME as CLUSTER_AGENT
 from components.datadog_cluster_agent import TOKEN_KEY, TOKEN_SECRET, DatadogClusterAgent, DatadogClusterAgentArgs
 from components.pod_spec import checkov_annotations
 from components.rbac import bind_cluster_role
+from components.workload import PodRuntime
 from settings.model import DatadogSettings
 
 NAMESPACE = "datadog"
@@ -82,6 +83,8 @@ class DatadogAgentArgs:
     environment: str
     api_key: pulumi.Output[str]
     cluster_agent_token: pulumi.Output[str]
+    pods: PodRuntime = field(default_factory=PodRuntime)
+    """The cluster's images and placement (a local cluster's real node); the default changes nothing."""
 
 
 class DatadogAgent(pulumi.ComponentResource):
@@ -106,6 +109,7 @@ class DatadogAgent(pulumi.ComponentResource):
                 token=args.cluster_agent_token,
                 api_key_secret=secret,
                 labels=self._labels(),
+                pods=args.pods,
             ),
             opts=child,
         )
@@ -354,21 +358,24 @@ class DatadogAgent(pulumi.ComponentResource):
                 "update_strategy": {"type": "RollingUpdate", "rolling_update": {"max_unavailable": "10%"}},
                 "template": {
                     "metadata": {"labels": self._labels()},
-                    "spec": {
-                        "service_account_name": NAME,
-                        "automount_service_account_token": True,
-                        "priority_class_name": NAME,
-                        "node_selector": {"kubernetes.io/os": "linux"},
-                        # Every taint, including the system pool's
-                        # CriticalAddonsOnly: Datadog bills per node and every
-                        # node needs exactly one agent.
-                        "tolerations": [{"operator": "Exists"}],
-                        "termination_grace_period_seconds": 30,
-                        "security_context": {"run_as_user": 0, "seccomp_profile": {"type": "RuntimeDefault"}},
-                        "init_containers": self._init_containers(),
-                        "containers": containers,
-                        "volumes": volumes,
-                    },
+                    # Images and pull policy only: the DaemonSet already runs on every node.
+                    "spec": self._args.pods.without_placement().adapt(
+                        {
+                            "service_account_name": NAME,
+                            "automount_service_account_token": True,
+                            "priority_class_name": NAME,
+                            "node_selector": {"kubernetes.io/os": "linux"},
+                            # Every taint, including the system pool's
+                            # CriticalAddonsOnly: Datadog bills per node and every
+                            # node needs exactly one agent.
+                            "tolerations": [{"operator": "Exists"}],
+                            "termination_grace_period_seconds": 30,
+                            "security_context": {"run_as_user": 0, "seccomp_profile": {"type": "RuntimeDefault"}},
+                            "init_containers": self._init_containers(),
+                            "containers": containers,
+                            "volumes": volumes,
+                        }
+                    ),
                 },
             },
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=depends_on)),

@@ -17,7 +17,7 @@ OpenShift-only rules and the KSM secrets/configmaps collectors.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -28,6 +28,7 @@ from components.pod_spec import RUN_AS_USER, checkov_annotations, container_secu
 # The chart sets only allowPrivilegeEscalation: false and a read-only root
 # filesystem; the Cluster Agent gets our full restricted context on top.
 from components.rbac import bind_cluster_role
+from components.workload import PodRuntime
 from settings.model import DatadogSettings
 
 NAMESPACE = "datadog"
@@ -80,6 +81,8 @@ class DatadogClusterAgentArgs:
     api_key_secret: k8s.core.v1.Secret
     """The namespace's API-key Secret (key `api-key`)."""
     labels: dict[str, str]
+    pods: PodRuntime = field(default_factory=PodRuntime)
+    """The cluster's images and placement: on a local real node, the Cluster Agent runs there."""
 
 
 class DatadogClusterAgent(pulumi.ComponentResource):
@@ -249,28 +252,30 @@ class DatadogClusterAgent(pulumi.ComponentResource):
                 "strategy": {"type": "RollingUpdate", "rolling_update": {"max_surge": 1, "max_unavailable": 0}},
                 "template": {
                     "metadata": {"labels": self._labels()},
-                    "spec": {
-                        "service_account_name": NAME,
-                        "automount_service_account_token": True,
-                        "node_selector": {"kubernetes.io/os": "linux"},
-                        "affinity": {
-                            "pod_anti_affinity": {
-                                "preferred_during_scheduling_ignored_during_execution": [
-                                    {
-                                        "weight": 50,
-                                        "pod_affinity_term": {
-                                            "label_selector": {"match_labels": self._selector()},
-                                            "topology_key": "kubernetes.io/hostname",
+                    "spec": self._args.pods.adapt(
+                        {
+                            "service_account_name": NAME,
+                            "automount_service_account_token": True,
+                            "node_selector": {"kubernetes.io/os": "linux"},
+                            "affinity": {
+                                "pod_anti_affinity": {
+                                    "preferred_during_scheduling_ignored_during_execution": [
+                                        {
+                                            "weight": 50,
+                                            "pod_affinity_term": {
+                                                "label_selector": {"match_labels": self._selector()},
+                                                "topology_key": "kubernetes.io/hostname",
+                                            },
                                         },
-                                    },
-                                ]
-                            }
-                        },
-                        "security_context": pod_security_context(),
-                        "init_containers": [self._init_volume()],
-                        "containers": [self._container(mounts)],
-                        "volumes": volumes,
-                    },
+                                    ]
+                                }
+                            },
+                            "security_context": pod_security_context(),
+                            "init_containers": [self._init_volume()],
+                            "containers": [self._container(mounts)],
+                            "volumes": volumes,
+                        }
+                    ),
                 },
             },
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=depends_on)),

@@ -135,6 +135,10 @@ class PodRuntime:
             adapted["node_selector"] = {**pod.get("node_selector", {}), **dict(self.node_selector)}
         return adapted
 
+    def without_placement(self) -> PodRuntime:
+        """The images and pull policy alone: for a DaemonSet, which places itself on every node."""
+        return replace(self, tolerations=(), node_selector=())
+
     def _container(self, container: dict[str, Any]) -> dict[str, Any]:
         adapted = {**container, "image": self.image(container["image"])}
         if self.image_pull_policy:

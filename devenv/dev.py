@@ -190,13 +190,19 @@ def ensure_stack(env: dict[str, str], workdir: Path) -> None:
 def dev_generated_secrets(stack_file: Path) -> list[str]:
     """The config paths of the secrets `make dev` generates, from the dev stack's validated
     config: every `secretEnv` name of every service and, with Datadog on, the Cluster Agent
-    token (a random shared secret nobody outside the cluster needs; settings/loader.py DEV_GENERATED)."""
+    token (a random shared secret nobody outside the cluster needs; settings/loader.py DEV_GENERATED).
+    On the real node, Datadog's images are stand-ins that send nothing (devenv/images.py), so
+    the API key is a throwaway too; elsewhere the agent is real and needs yours."""
     from settings import settings_from_files
 
     settings = settings_from_files(STACK, stack_file)
     services = settings.services.items()
     paths = [f"serviceSecrets.{name}.{variable}" for name, service in services for variable in service.secret_env]
-    return paths + (["datadogClusterAgentToken"] if settings.datadog.enabled else [])
+    if settings.datadog.enabled:
+        paths.append("datadogClusterAgentToken")
+        if settings.local.real_node:
+            paths.append("datadogApiKey")
+    return paths
 
 
 def ensure_dev_secrets(env: dict[str, str], workdir: Path) -> None:

@@ -554,6 +554,25 @@ class DatadogSettings(Model):
         return handles
 
 
+def _real_node_datadog_problems(datadog: DatadogSettings) -> list[tuple[str, str]]:
+    """The real node holds Datadog stand-ins under the pinned default names only
+    (devenv/images.py), and they send nothing to Datadog, so monitors would watch silence."""
+    problems = [
+        (key, f"is {used!r}, but the real node has a stand-in only for the default {pinned!r}: "
+              "remove the override from the dev stack file")
+        for key, used, pinned in (
+            ("datadog.agentImage", datadog.agent_image, DatadogSettings.model_fields["agent_image"].default),
+            ("datadog.clusterAgent.image", datadog.cluster_agent.image,
+             ClusterAgentSettings.model_fields["image"].default),
+        )
+        if used != pinned
+    ]  # fmt: skip
+    if datadog.monitors_enabled:
+        problems.append(("datadog.monitorsEnabled", "must be false with local.realNode: the real node's Datadog "
+                         "agents are stand-ins that report nothing, so every monitor would alert"))  # fmt: skip
+    return problems
+
+
 # ------------------------------------------------------------------------- root
 
 
@@ -604,10 +623,7 @@ class PlatformSettings(Model):
         else:
             problems = _local_image_problems(local, images)
             if local.real_node and self.datadog.enabled:
-                # The agent's DaemonSet tolerates every taint, so it would land on the real
-                # node, which holds only the images devenv/images.py builds (none for Datadog).
-                problems.append(("local.realNode", "the Datadog agent cannot run on the real node (no image for "
-                                 "it can be built here): set datadog.enabled: false, as dev does"))  # fmt: skip
+                problems += _real_node_datadog_problems(self.datadog)
         if problems:
             raise RuleViolationError(problems)
         return self

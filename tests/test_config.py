@@ -270,9 +270,17 @@ BAD_CONFIGS: list[tuple[str, str, dict, dict, dict | None, list[str]]] = [
     ("real-node-in-another-cluster", "dev", _local_patch(images=[_APP_TO_LOCAL, _NGINX_TO_LOCAL], realNode=True,
                                                           context="kind-kind"), {}, None,
      ["platform:local.realNode", "project's own cluster", "'kind-kind'"]),
-    ("real-node-with-datadog", "dev", {**_local_patch(images=[_APP_TO_LOCAL, _NGINX_TO_LOCAL], realNode=True),
-                                       "platform:datadog": {"enabled": True}}, {}, None,
-     ["stack 'dev'", "platform:local.realNode", "Datadog agent cannot run on the real node", "datadog.enabled: false"]),
+    # The real node runs Datadog as stand-ins (devenv/images.py): only under the pinned
+    # names, and with no monitors, since the stand-ins report nothing.
+    ("real-node-with-datadog-monitors", "dev", {**_local_patch(images=[_APP_TO_LOCAL, _NGINX_TO_LOCAL], realNode=True),
+                                                "platform:datadog": {"enabled": True}}, {}, None,
+     ["stack 'dev'", "platform:datadog.monitorsEnabled", "must be false with local.realNode", "report nothing"]),
+    ("real-node-with-another-agent-image", "dev",
+     {**_local_patch(images=[_APP_TO_LOCAL, _NGINX_TO_LOCAL], realNode=True),
+      "platform:datadog": {"enabled": True, "monitorsEnabled": False, "agentImage": "gcr.io/datadoghq/agent:7.80.0"}},
+     {}, None,
+     ["stack 'dev'", "platform:datadog.agentImage", "'gcr.io/datadoghq/agent:7.80.0'",
+      "stand-in only for the default 'gcr.io/datadoghq/agent:"]),
 ]  # fmt: skip
 
 

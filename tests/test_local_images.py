@@ -138,3 +138,79 @@ def test_the_commented_real_node_block_in_pulumi_dev_yaml_is_a_working_config() 
     pods = _pods(evaluate_fresh("dev", stack_file=patched_stack_file("dev", {"platform:local": local})))
     assert pods and all(pod["nodeSelector"] == {REAL_NODE_LABEL: "true"} for pod in pods.values())
     assert all(c["image"].startswith("docker.io/local/") for pod in pods.values() for c in pod["containers"])
+
+
+# ------------------------------------------------------------- Datadog on the real node
+
+DATADOG_ON = {"enabled": True, "monitorsEnabled": False}
+
+
+def _datadog_pods(ev: Evaluation) -> dict[str, dict]:
+    """The agent DaemonSet's and the Cluster Agent Deployment's pod specs, by kind."""
+    return {
+        m["kind"]: m["spec"]["template"]["spec"]
+        for m in ev.manifests()
+        if m["kind"] in ("DaemonSet", "Deployment") and m["metadata"].get("namespace") == "datadog"
+    }
+
+
+def _containers(pod: dict) -> list[dict]:
+    return [*pod.get("initContainers", []), *pod["containers"]]
+
+
+@pytest.fixture(scope="module")
+def datadog_on_real_node() -> Evaluation:
+    patch = {"platform:local": {"images": IMAGES[:2], "realNode": True}, "platform:datadog": DATADOG_ON}
+    return evaluate_fresh("dev", stack_file=patched_stack_file("dev", patch))
+
+
+def test_on_the_real_node_datadog_runs_its_pinned_images_which_the_node_holds_as_stand_ins(
+    datadog_on_real_node: Evaluation,
+) -> None:
+    """No registry is reachable from the real node: each Datadog container runs the image the
+    stack pins, unchanged, with pull policy Never, and the node's containerd holds a stand-in
+    under exactly that name (devenv/images.py). Without Never, `Always` would fail the pull."""
+    from devenv.images import datadog_standins
+
+    pods = _datadog_pods(datadog_on_real_node)
+    assert set(pods) == {"DaemonSet", "Deployment"}
+    used = {c["image"] for pod in pods.values() for c in _containers(pod)}
+    assert used == {image.ref for image in datadog_standins()}
+    for kind, pod in pods.items():
+        assert {c["imagePullPolicy"] for c in _containers(pod)} == {"Never"}, kind
+
+
+def test_on_the_real_node_the_cluster_agent_moves_there_and_the_agent_daemonset_stays_on_every_node(
+    datadog_on_real_node: Evaluation,
+) -> None:
+    pods = _datadog_pods(datadog_on_real_node)
+    cluster_agent, agent = pods["Deployment"], pods["DaemonSet"]
+    assert {**REAL_NODE_TAINT, "operator": "Equal"} in cluster_agent["tolerations"]
+    assert cluster_agent["nodeSelector"] == {"kubernetes.io/os": "linux", REAL_NODE_LABEL: "true"}
+    # A nodeSelector on the real node's label would leave every other node without its agent.
+    assert agent["nodeSelector"] == {"kubernetes.io/os": "linux"}
+    assert agent["tolerations"] == [{"operator": "Exists"}]
+
+
+def test_datadog_keeps_its_pull_policy_and_placement_off_the_real_node() -> None:
+    patch = {"platform:local": {"images": IMAGES[:2]}, "platform:datadog": DATADOG_ON}
+    pods = _datadog_pods(evaluate_fresh("dev", stack_file=patched_stack_file("dev", patch)))
+    assert {c["imagePullPolicy"] for pod in pods.values() for c in _containers(pod)} == {"Always"}
+    assert "tolerations" not in pods["Deployment"]
+
+
+@pytest.mark.parametrize("real_node", [True, False])
+def test_make_dev_generates_the_datadog_api_key_only_for_the_stand_ins(real_node: bool, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """On the real node the agents are stand-ins that send nothing, so a throwaway key does;
+    anywhere else the agent is Datadog's own and needs the engineer's key."""
+    import yaml
+
+    from devenv.dev import dev_generated_secrets
+
+    local = {"images": IMAGES[:2], "realNode": True} if real_node else {}
+    path = tmp_path / "Pulumi.dev.yaml"
+    config = patched_stack_file("dev", {"platform:local": local, "platform:datadog": DATADOG_ON})
+    path.write_text(yaml.safe_dump({"config": config}))
+    generated = set(dev_generated_secrets(path))
+    assert "datadogClusterAgentToken" in generated
+    assert ("datadogApiKey" in generated) is real_node
