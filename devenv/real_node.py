@@ -11,8 +11,10 @@ insists on writing are files of ours; makeIPTablesUtilChains is off; the CNI
 bridge has no gateway and no masquerade, so pods reach nothing but each other
 and this host over the bridge. Settings and pitfalls: shared/notes/real-node-facts.md.
 
-The node is tainted REAL_NODE_TAINT, so only pods that tolerate it land on it;
-the Datadog agent's image cannot be built here, and its pods stay on kwok nodes."""
+The node is tainted REAL_NODE_TAINT, so only pods that tolerate it land on it:
+the services' pods and the Cluster Agent when the dev stack asks (`local.realNode`),
+and the Datadog agent's DaemonSet, which tolerates every taint. Datadog's images run
+here as stand-ins under their own names (devenv/images.py)."""
 
 from __future__ import annotations
 
@@ -35,7 +37,12 @@ CGROUP_V1 = Path("/sys/fs/cgroup")
 CNI_BIN = "/usr/lib/cni"
 # Created by the kubelet and containerd whatever their flags say (facts note); removed
 # by `down` when they did not exist before `up`.
-HOST_LEFTOVERS = ("/var/lib/kubelet", "/var/lib/cni", "/run/containerd", "/var/log/containers", "/var/log/pods")
+# containerd's CRI makes a missing hostPath source too, as a directory: the Datadog agent's
+# log-position directory (components/datadog_agent.py LOG_HOST_PATHS) is one.
+HOST_LEFTOVERS = (
+    "/var/lib/kubelet", "/var/lib/cni", "/run/containerd", "/var/log/containers", "/var/log/pods",
+    "/var/lib/datadog-agent",
+)  # fmt: skip
 # The kubelet writes these at start (kubelet cm/container_manager_linux.go setupKernelTunables):
 # in its own mount namespace they are files of ours holding the values it wants.
 KERNEL_TUNABLES = {"vm/overcommit_memory": "1", "kernel/panic": "10", "kernel/panic_on_oops": "1"}

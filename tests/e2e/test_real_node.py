@@ -11,6 +11,10 @@ run the dev stack on the real node (README, "The real node"):
   admin app to the project's stand-in (devenv/standin) and nginx-unprivileged to
   Debian's nginx-light; the program adds the node's toleration and nodeSelector
   and imagePullPolicy Never to every service pod;
+- `platform:datadog` on, without monitors (the real node's agents report
+  nothing): the agent DaemonSet and the Cluster Agent run from the Datadog
+  STAND-IN images (devenv/standin/datadog.py), which the node holds under
+  Datadog's own pinned names; `make dev` generates a throwaway API key for them;
 - `autoscaling.minReplicas: 2`: there is no metrics server here, but the HPA
   controller enforces minReplicas before it reads any metric (kubernetes v1.34.4
   pkg/controller/podautoscaler/horizontal.go, reconcileAutoscaler: "Current
@@ -22,8 +26,10 @@ make their own Jobs, with names of their own.
 No ingress controller, kube-proxy or NetworkPolicy enforcement runs here, so
 the client below stands in for the ingress controller: it follows the Service's
 EndpointSlices (as ingress-nginx does) and sends each request to a ready pod's
-IP on the run's own bridge. The Datadog agent cannot run here (its image cannot
-be built): the dev stack has Datadog off, and the kwok suite covers its manifests."""
+IP on the run's own bridge. The Datadog tests say where they use the stand-in:
+they show that our Datadog manifests start, initialise and pass their probes on a
+real kubelet with a process that behaves as the agent does at those points, not
+that Datadog's own agent collects anything."""
 
 from __future__ import annotations
 
@@ -56,6 +62,8 @@ REAL_NODE_LOCAL = {
     ],
 }
 IMAGES = {"nginx": "docker.io/local/nginx:dev", "app": "docker.io/local/admin-app:dev"}
+DATADOG = {"enabled": True, "monitorsEnabled": False}
+DATADOG_NS = "datadog"
 # How often the client re-reads the endpoints: ingress-nginx applies endpoint changes
 # in about a second (its sync), the delay a preStop sleep exists to cover.
 ENDPOINTS_REFRESH_SECONDS = 1.0
@@ -112,7 +120,11 @@ class Cluster:
         web: dict = {"autoscaling": {"minReplicas": 2}}
         if rollout:
             web["app"] = {"env": {"E2E_ROLLOUT": rollout}}
-        extra = {"platform:local": REAL_NODE_LOCAL, "platform:services": {"admin": {"web": web}}}
+        extra = {
+            "platform:local": REAL_NODE_LOCAL,
+            "platform:services": {"admin": {"web": web}},
+            "platform:datadog": DATADOG,
+        }
         committed = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
         committed["config"] = deep_merge(committed["config"], extra)
         self.stack_file.write_text(yaml.safe_dump(committed, sort_keys=False))
@@ -125,8 +137,12 @@ def _tail(result: subprocess.CompletedProcess) -> str:
 @pytest.fixture(scope="module")
 def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     from devenv.local_cluster import free_port_offset
+    from devenv.real_node import HOST_LEFTOVERS
 
     assert os.geteuid() == 0, "the real node needs root (containerd, mounts, cgroups, a bridge)"
+    # What the kubelet and containerd make on the host whatever their flags say (the agent's
+    # hostPath among them): `down` must remove each one that was not there before.
+    absent_before = [path for path in HOST_LEFTOVERS if not Path(path).exists()]
     base = tmp_path_factory.mktemp("real")
     env = {
         **os.environ,
@@ -147,6 +163,7 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     finally:
         stopped = cluster.cluster("down")
         assert stopped.returncode == 0, _tail(stopped)
+        assert [path for path in absent_before if Path(path).exists()] == []
 
 
 def _web_pods(cluster: Cluster) -> list:
@@ -166,13 +183,13 @@ def _get(url: str, timeout: float = 5) -> tuple[int, str]:
         return err.code, ""
 
 
-def _exec(cluster: Cluster, pod: str, container: str, command: list[str]) -> tuple[int, str]:
+def _exec(cluster: Cluster, pod: str, container: str, command: list[str], namespace: str = NS) -> tuple[int, str]:
     """Run `command` in the container through the API server and the kubelet; (exit code, output)."""
     from kubernetes.stream import stream
 
     core, _, _, _ = cluster.api()
     client = stream(
-        core.connect_get_namespaced_pod_exec, pod, NS, container=container, command=command,
+        core.connect_get_namespaced_pod_exec, pod, namespace, container=container, command=command,
         stderr=True, stdout=True, stdin=False, tty=False, _preload_content=False,
     )  # fmt: skip
     client.run_forever(timeout=30)
@@ -303,6 +320,126 @@ def test_the_engine_runs_the_dev_stack_on_the_real_node_with_the_local_images(re
         assert [t.key for t in spec.tolerations if t.effect == REAL_NODE_TAINT["effect"]] == [REAL_NODE_LABEL]
     assert {spec.node_name for spec in pods} == {socket.gethostname()}, "a web pod is not on the real node"
     assert len(crons) == 2
+
+
+# ------------------------------------------------------- Datadog, as stand-ins
+
+
+def _datadog_pod_on_the_real_node(cluster: Cluster, name: str):  # type: ignore[no-untyped-def]
+    core, _, _, _ = cluster.api()
+    pods = core.list_namespaced_pod(DATADOG_NS, label_selector=f"app.kubernetes.io/name={name}").items
+    return next(
+        (p for p in pods if p.spec.node_name == socket.gethostname() and p.metadata.deletion_timestamp is None), None
+    )
+
+
+def _probe(pod, port: int, path: str) -> tuple[int, str]:  # type: ignore[no-untyped-def]
+    # The pod's IP on the run's own bridge, as the kubelet probes it.
+    return _get(f"http://{pod.status.pod_ip}:{port}{path}")
+
+
+def test_the_datadog_agent_stand_in_initialises_and_passes_the_daemonsets_probes(real: Cluster) -> None:
+    """STAND-IN: the node agent image here is devenv/standin/datadog.py under the name
+    gcr.io/datadoghq/agent:<pinned>. On a real kubelet, the DaemonSet's pod on the real node
+    ran both init containers to completion (the image's config copied into the `config`
+    emptyDir, the cont-init.d scripts run on it, as root with a read-only root filesystem),
+    and the agent passes the startup, readiness and liveness probes the manifest declares,
+    on the port its own DD_HEALTH_PORT opens. It also made its IPC auth token in the
+    writable config volume. Kubelet v1.34.4 runs the probes; the test reads their result."""
+    from components.datadog_agent import HEALTH_PORT
+    from devenv.images import datadog_standins
+
+    pod = wait_for(
+        lambda: (p := _datadog_pod_on_the_real_node(real, "datadog-agent")) and pod_ready(p) and p,
+        "the Datadog agent's pod on the real node to be Ready",
+        timeout=120,
+    )
+    assert {c.image for c in pod.spec.containers} == {datadog_standins()[0].ref}
+    inits = {s.name: s.state.terminated for s in pod.status.init_container_statuses}
+    assert {name: t.exit_code if t else None for name, t in inits.items()} == {"init-volume": 0, "init-config": 0}
+    assert [s.restart_count for s in pod.status.container_statuses] == [0]
+    for path in ("/live", "/ready", "/startup"):
+        status, body = _probe(pod, HEALTH_PORT, path)
+        assert status == 200 and '"Unhealthy": null' in body, (path, status, body)
+    code, listing = _exec(real, pod.metadata.name, "agent", ["ls", "/etc/datadog-agent"], DATADOG_NS)
+    assert code == 0 and {"datadog.yaml", "auth_token"} <= set(listing.split()), listing
+    code, output = _exec(real, pod.metadata.name, "agent", ["touch", "/opt/written"], DATADOG_NS)
+    assert code != 0 and "Read-only file system" in output, output
+
+
+def test_the_cluster_agent_stand_in_loads_kube_state_metrics_core_from_the_confd_configmap(real: Cluster) -> None:
+    """STAND-IN: the Cluster Agent image here is devenv/standin/datadog.py behind an
+    /entrypoint.sh that copies /conf.d the way Datadog's does. The Deployment's pod runs
+    on the real node as our non-root UID, passes its probes on 5556, and the KSM core
+    config from our ConfigMap lands where the Cluster Agent reads check configs."""
+    from components.datadog_cluster_agent import CONFIG_DIR, HEALTH_PORT, KSM_CONFD_FILE, confd_files
+    from components.pod_spec import RUN_AS_USER
+
+    pod = wait_for(
+        lambda: (p := _datadog_pod_on_the_real_node(real, "datadog-cluster-agent")) and pod_ready(p) and p,
+        "the Cluster Agent's pod on the real node to be Ready",
+        timeout=120,
+    )
+    for path in ("/live", "/ready", "/startup"):
+        assert _probe(pod, HEALTH_PORT, path)[0] == 200, path
+    name = pod.metadata.name
+    code, content = _exec(real, name, "cluster-agent", ["cat", f"{CONFIG_DIR}/conf.d/{KSM_CONFD_FILE}"], DATADOG_NS)
+    assert code == 0 and content == confd_files()[KSM_CONFD_FILE.split("/")[1]], content
+    code, ids = _exec(real, name, "cluster-agent", ["id", "-u"], DATADOG_NS)
+    assert (code, ids.strip()) == (0, str(RUN_AS_USER))
+    core, _, _, _ = real.api()
+    logs = core.read_namespaced_pod_log(name, DATADOG_NS, container="cluster-agent")
+    loaded = next(line for line in logs.splitlines() if "loaded check configs: " in line)
+    assert f"conf.d/{KSM_CONFD_FILE}" in loaded.split("loaded check configs: ")[1].split(", "), logs
+
+
+def test_without_its_health_port_the_agent_never_becomes_ready(real: Cluster) -> None:
+    """An experiment outside the engine, to show the probes above can fail: DD_HEALTH_PORT
+    is patched out of the live DaemonSet, as a manifest that forgot it would be. The
+    agent's default health_port is 0, no probe server, so the new pod on the real node
+    stays unready with refused probes. The stack's DaemonSet is put back at the end."""
+    _, apps, _, _ = real.api()
+    daemonset = apps.read_namespaced_daemon_set("datadog-agent", DATADOG_NS)
+    saved = apps.api_client.sanitize_for_serialization(daemonset.spec.template.spec.containers[0].env)
+    assert sum(e["name"] == "DD_HEALTH_PORT" for e in saved) == 1, saved
+    patch = lambda env: {"spec": {"template": {"spec": {"containers": [{"name": "agent", "env": env}]}}}}  # noqa: E731
+    # A strategic merge patch merges env by name; `$patch: delete` removes the one entry.
+    apps.patch_namespaced_daemon_set(
+        "datadog-agent", DATADOG_NS, patch([{"name": "DD_HEALTH_PORT", "$patch": "delete"}])
+    )
+    try:
+        pod = wait_for(
+            lambda: (
+                (p := _datadog_pod_on_the_real_node(real, "datadog-agent"))
+                and not any(e.name == "DD_HEALTH_PORT" for e in p.spec.containers[0].env or [])
+                and p.status.container_statuses
+                and p.status.container_statuses[0].started is not None
+                and p
+            ),
+            "the agent's pod without DD_HEALTH_PORT to start",
+            timeout=120,
+        )
+        core, _, _, _ = real.api()
+        selector = f"involvedObject.name={pod.metadata.name},reason=Unhealthy"
+
+        def refused_probes() -> int:
+            events = core.list_namespaced_event(DATADOG_NS, field_selector=selector).items
+            return sum(e.count or 1 for e in events if "connection refused" in (e.message or ""))
+
+        # Two refused probes: the 15 s initial delay and one 15 s period, each failing.
+        wait_for(lambda: refused_probes() >= 2, "two refused probes of the agent without its health port", 90)
+        assert not pod_ready(core.read_namespaced_pod(pod.metadata.name, DATADOG_NS))
+    finally:
+        apps.patch_namespaced_daemon_set("datadog-agent", DATADOG_NS, patch(saved))
+        wait_for(
+            lambda: (
+                (p := _datadog_pod_on_the_real_node(real, "datadog-agent"))
+                and any(e.name == "DD_HEALTH_PORT" for e in p.spec.containers[0].env or [])
+                and pod_ready(p)
+            ),
+            "the agent's pod with the stack's DD_HEALTH_PORT to be Ready again",
+            timeout=150,
+        )
 
 
 def test_a_rollout_by_the_engine_under_steady_traffic_loses_no_request(real: Cluster) -> None:
