@@ -3,6 +3,7 @@ engineer's machine. It creates no cloud resources, only the provider."""
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 
@@ -10,8 +11,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.workload import IngressFacts, PodRuntime
-from devenv.paths import local_kubeconfig
-from devenv.real_node import REAL_NODE_LABEL, REAL_NODE_TAINT
+from devenv.paths import local_kubeconfig, real_node_dir
+from devenv.real_node import REAL_NODE_LABEL, REAL_NODE_TAINT, pod_host_path
 from settings.model import LocalSettings
 
 
@@ -73,4 +74,6 @@ def pod_runtime(settings: LocalSettings) -> PodRuntime:
         # pkg/kubelet/images/image_manager.go). IfNotPresent would try a registry instead,
         # where docker.io/local/* is a Docker Hub namespace this project does not own.
         image_pull_policy="Never",
+        # The node's own socket, logs and directories, never the host's (devenv/real_node.py).
+        host_path=functools.partial(pod_host_path, real_node_dir()),
     )

@@ -110,11 +110,16 @@ def _same_image(image: str) -> str:
     return image
 
 
+def _same_path(path: str) -> str:
+    return path
+
+
 @dataclass(frozen=True)
 class PodRuntime:
     """How a service's pods run where that differs from what the services name: on a
     local cluster, the images `platform:local.images` maps, and on its real node that
-    node's toleration, nodeSelector and pull policy. The default changes nothing."""
+    node's toleration, nodeSelector, pull policy and its own hostPath sources. The
+    default changes nothing."""
 
     image: Callable[[str], str] = field(default=_same_image, compare=False)
     """The image a container runs instead of the one its service names."""
@@ -122,6 +127,8 @@ class PodRuntime:
     node_selector: tuple[tuple[str, str], ...] = ()
     image_pull_policy: str | None = None
     """Replaces every container's pull policy when set."""
+    host_path: Callable[[str], str] = field(default=_same_path, compare=False)
+    """Where on the node a hostPath volume's source really is (the real node keeps its own)."""
 
     def adapt(self, pod: dict[str, Any]) -> dict[str, Any]:
         """`pod` (a pod spec) with every container's image mapped, and the placement added."""
@@ -133,7 +140,14 @@ class PodRuntime:
             adapted["tolerations"] = [*pod.get("tolerations", []), *self.tolerations]
         if self.node_selector:
             adapted["node_selector"] = {**pod.get("node_selector", {}), **dict(self.node_selector)}
+        if "volumes" in pod:
+            adapted["volumes"] = [self._volume(volume) for volume in pod["volumes"]]
         return adapted
+
+    def _volume(self, volume: dict[str, Any]) -> dict[str, Any]:
+        if "host_path" not in volume:
+            return volume
+        return {**volume, "host_path": {**volume["host_path"], "path": self.host_path(volume["host_path"]["path"])}}
 
     def without_placement(self) -> PodRuntime:
         """The images and pull policy alone: for a DaemonSet, which places itself on every node."""

@@ -33,6 +33,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydantic import BaseModel
+
 from devenv.paths import ROOT, images_cache_dir, tools_bin
 from settings.model import ClusterAgentSettings, DatadogSettings
 
@@ -105,9 +107,13 @@ def images() -> list[Image]:
     ]
 
 
-def _pinned(model: type, field: str) -> str:
-    """The image a setting pins by default: the one a stand-in must be named as."""
-    return str(model.model_fields[field].default)
+def _pinned(model: type[BaseModel], setting: str) -> str:
+    """The image a setting pins by default: the one a stand-in must be named as. By tag:
+    an image imported under a digest would have to be that digest's content."""
+    ref = str(model.model_fields[setting].default)
+    if "@" in ref or ":" not in ref.rsplit("/", 1)[-1]:
+        raise SystemExit(f"{model.__name__}.{setting} default {ref!r} is not pinned by tag: no stand-in can carry it")
+    return ref
 
 
 def datadog_standins() -> list[Image]:
@@ -142,7 +148,8 @@ def datadog_standins() -> list[Image]:
             # The real image's ENTRYPOINT and CMD: the pod sets neither.
             entrypoint=("/entrypoint.sh",),
             cmd=("datadog-cluster-agent", "start"),
-            user="100",
+            # No USER, as Datadog's (its Dockerfile leaves `USER dd-agent` commented out):
+            # the pod's securityContext alone makes it non-root.
             stands_in_for=_pinned(ClusterAgentSettings, "image"),
         ),
     ]

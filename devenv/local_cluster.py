@@ -32,7 +32,7 @@ from pathlib import Path
 
 from devenv import procs
 from devenv.locking import exclusive
-from devenv.paths import LOCAL_CONTEXT, local_cluster_dir, tools_bin
+from devenv.paths import LOCAL_CONTEXT, local_cluster_dir, real_node_dir, tools_bin
 
 CONTEXT = LOCAL_CONTEXT
 # All on 127.0.0.1. LOCAL_CLUSTER_PORT_OFFSET moves every port, so a second
@@ -79,7 +79,7 @@ class Paths:
 
     @property
     def real_node(self) -> Path:
-        return self.root / "node"
+        return real_node_dir(self.root)
 
     @property
     def etcd_data(self) -> Path:

@@ -33,6 +33,11 @@ def local_cluster_dir() -> Path:
     return Path(os.environ.get("LOCAL_CLUSTER_DIR") or Path.home() / ".cache" / "aks-platform-local")
 
 
+def real_node_dir(cluster_dir: Path | None = None) -> Path:
+    """The real node's own directory in the local cluster's (devenv/real_node.py)."""
+    return (cluster_dir or local_cluster_dir()) / "node"
+
+
 def local_kubeconfig() -> Path:
     """The kubeconfig `make cluster-up` writes, and the dev stack uses unless `platform:local.kubeconfig` is set."""
     return local_cluster_dir() / "kubeconfig"

@@ -14,7 +14,8 @@ and this host over the bridge. Settings and pitfalls: shared/notes/real-node-fac
 The node is tainted REAL_NODE_TAINT, so only pods that tolerate it land on it:
 the services' pods and the Cluster Agent when the dev stack asks (`local.realNode`),
 and the Datadog agent's DaemonSet, which tolerates every taint. Datadog's images run
-here as stand-ins under their own names (devenv/images.py)."""
+here as stand-ins under their own names (devenv/images.py), and the pods' hostPaths
+point into the node's directory (pod_host_path)."""
 
 from __future__ import annotations
 
@@ -37,12 +38,10 @@ CGROUP_V1 = Path("/sys/fs/cgroup")
 CNI_BIN = "/usr/lib/cni"
 # Created by the kubelet and containerd whatever their flags say (facts note); removed
 # by `down` when they did not exist before `up`.
-# containerd's CRI makes a missing hostPath source too, as a directory: the Datadog agent's
-# log-position directory (components/datadog_agent.py LOG_HOST_PATHS) is one.
-HOST_LEFTOVERS = (
-    "/var/lib/kubelet", "/var/lib/cni", "/run/containerd", "/var/log/containers", "/var/log/pods",
-    "/var/lib/datadog-agent",
-)  # fmt: skip
+HOST_LEFTOVERS = ("/var/lib/kubelet", "/var/lib/cni", "/run/containerd", "/var/log/containers", "/var/log/pods")
+# What a pod's hostPath may show of the host itself: read-only views of the kernel's state
+# (the Datadog agent's /proc and cgroups, mounted read-only by its DaemonSet).
+HOST_VIEWS = ("/proc", "/sys/fs/cgroup")
 # The kubelet writes these at start (kubelet cm/container_manager_linux.go setupKernelTunables):
 # in its own mount namespace they are files of ours holding the values it wants.
 KERNEL_TUNABLES = {"vm/overcommit_memory": "1", "kernel/panic": "10", "kernel/panic_on_oops": "1"}
@@ -184,6 +183,18 @@ def _kubelet_config(node: RealNode) -> dict:
         "fileCheckFrequency": "5s",
         "volumePluginDir": str(node.dir("volume-plugins")),
     }
+
+
+def pod_host_path(root: Path, path: str) -> str:
+    """Where a pod on the node at `root` finds the host path `path`: the host's own only
+    for HOST_VIEWS; the node's own containerd socket directory and pod logs for theirs;
+    anything else in a directory of the node's, so a pod never writes to the host
+    (containerd's CRI makes a missing source as a directory, containerd v1.6
+    pkg/cri/opts/spec_linux.go WithMounts) and everything goes with `down`."""
+    own = {"/run/containerd": root / "run", "/var/log/pods": root / "pod-logs"}
+    if any(path == view or path.startswith(f"{view}/") for view in HOST_VIEWS):
+        return path
+    return str(own.get(path, root / "host" / path.lstrip("/")))
 
 
 # ---------------------------------------------------------------- helpers

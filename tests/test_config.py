@@ -281,6 +281,13 @@ BAD_CONFIGS: list[tuple[str, str, dict, dict, dict | None, list[str]]] = [
      {}, None,
      ["stack 'dev'", "platform:datadog.agentImage", "'gcr.io/datadoghq/agent:7.80.0'",
       "stand-in only for the default 'gcr.io/datadoghq/agent:"]),
+    ("real-node-with-another-cluster-agent-image", "dev",
+     {**_local_patch(images=[_APP_TO_LOCAL, _NGINX_TO_LOCAL], realNode=True),
+      "platform:datadog": {"enabled": True, "monitorsEnabled": False,
+                           "clusterAgent": {"image": "registry.local/cluster-agent:7.81.1"}}},
+     {}, None,
+     ["stack 'dev'", "platform:datadog.clusterAgent.image", "'registry.local/cluster-agent:7.81.1'",
+      "stand-in only for the default 'gcr.io/datadoghq/cluster-agent:"]),
 ]  # fmt: skip
 
 

@@ -132,10 +132,11 @@ def test_the_trace_agent_exits_cleanly_when_apm_is_off_and_fails_without_an_api_
     off = _start(tmp_path, "trace-agent", [], {"DD_APM_ENABLED": "false", "DD_API_KEY": "k"})
     assert off.wait(timeout=10) == 0
     keyless = _start(tmp_path, "trace-agent", [], {"DD_APM_RECEIVER_PORT": str(_free_port())})
-    assert keyless.wait(timeout=10) == 1
+    output, _ = keyless.communicate(timeout=10)
+    assert keyless.returncode == 1 and "no API key configured" in output, output
 
 
-def test_the_cluster_agent_lists_the_check_configs_its_entrypoint_copied(tmp_path: Path) -> None:
+def test_the_cluster_agent_lists_the_check_configs_it_finds_in_its_confd_path(tmp_path: Path) -> None:
     _image_dirs(tmp_path)
     check = tmp_path / "etc/datadog-agent/conf.d/kubernetes_state_core.d/kubernetes_state_core.yaml.default"
     check.parent.mkdir(parents=True)
@@ -148,3 +149,68 @@ def test_the_cluster_agent_lists_the_check_configs_its_entrypoint_copied(tmp_pat
     finally:
         _stop(dca)
     assert "loaded check configs: conf.d/kubernetes_state_core.d/kubernetes_state_core.yaml.default" in output
+
+
+# ------------------------------------------------------------ the images' scripts
+
+STANDIN = ROOT / "devenv" / "standin"
+KSM = "kubernetes_state_core.d/kubernetes_state_core.yaml.default"
+
+
+def _configmap_volume(mount: Path, items: dict[str, str]) -> None:
+    """A ConfigMap volume as the kubelet lays it out (pkg/volume/util/atomic_writer.go):
+    the files in a "..<timestamp>" directory, "..data" linking to it, and each item's
+    first path element linked from the top through "..data"."""
+    stamp = mount / "..2026_11_29_17_00_00.000000001"
+    for path, content in items.items():
+        (stamp / path).parent.mkdir(parents=True, exist_ok=True)
+        (stamp / path).write_text(content)
+    (mount / "..data").symlink_to(stamp.name)
+    for top in {path.split("/")[0] for path in items}:
+        (mount / top).symlink_to(f"..data/{top}")
+
+
+def _script(tmp_path: Path, name: str, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["bash", str(STANDIN / name), *args],
+        env={"PATH": os.environ["PATH"], "STANDIN_ROOT": str(tmp_path), **env},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def test_the_cluster_agent_entrypoint_copies_the_configmaps_checks_to_their_confd_paths(tmp_path: Path) -> None:
+    """Our Cluster Agent ConfigMap's layout (items with a `<check>.d/` path), through the
+    entrypoint's copy: each file lands once, at its item path, without the "..*" directories."""
+    from components.datadog_cluster_agent import APISERVER_CONFD_FILE, KSM_CONFD_FILE, confd_files
+
+    items = {path: confd_files()[path.split("/")[1]] for path in (KSM_CONFD_FILE, APISERVER_CONFD_FILE)}
+    _configmap_volume(tmp_path / "conf.d", {**items, "flat.yaml": "x: 1\n", "notes.txt": "not a config\n"})
+    ran = _script(tmp_path, "datadog-entrypoint.sh", ["echo", "exec'd"], {"DD_API_KEY": "k"})
+    assert ran.returncode == 0 and ran.stdout.endswith("exec'd\n"), ran
+    confd = tmp_path / "etc/datadog-agent/conf.d"
+    copied = sorted(str(p.relative_to(confd)) for p in confd.rglob("*") if p.is_file())
+    assert copied == sorted([KSM_CONFD_FILE, APISERVER_CONFD_FILE, "flat.yaml"])
+    assert (confd / KSM_CONFD_FILE).read_text() == items[KSM_CONFD_FILE]
+
+
+def test_the_cluster_agent_entrypoint_refuses_to_start_without_an_api_key_before_copying(tmp_path: Path) -> None:
+    _configmap_volume(tmp_path / "conf.d", {KSM: "instances: [{}]\n"})
+    ran = _script(tmp_path, "datadog-entrypoint.sh", ["echo", "exec'd"], {})
+    assert ran.returncode == 1 and "DD_API_KEY" in ran.stdout and "exec'd" not in ran.stdout, ran
+    assert not (tmp_path / "etc").exists()
+
+
+def test_the_node_agents_cont_init_scripts(tmp_path: Path) -> None:
+    """01-check-apikey.sh fails without a key; 89-copy-customfiles.sh copies *.yaml under /conf.d
+    and *.py under /checks.d to the same paths under /etc/datadog-agent, and nothing else."""
+    assert _script(tmp_path, "datadog-check-apikey.sh", [], {}).returncode == 1
+    assert _script(tmp_path, "datadog-check-apikey.sh", [], {"DD_API_KEY": "k"}).returncode == 0
+    for path in ("conf.d/redisdb.d/conf.yaml", "conf.d/skip.yaml.default", "checks.d/custom.py", "checks.d/x.txt"):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(path)
+    assert _script(tmp_path, "datadog-copy-customfiles.sh", [], {}).returncode == 0
+    config = tmp_path / "etc/datadog-agent"
+    copied = sorted(str(p.relative_to(config)) for p in config.rglob("*") if p.is_file())
+    assert copied == ["checks.d/custom.py", "conf.d/redisdb.d/conf.yaml"]

@@ -192,11 +192,45 @@ def test_on_the_real_node_the_cluster_agent_moves_there_and_the_agent_daemonset_
     assert agent["tolerations"] == [{"operator": "Exists"}]
 
 
-def test_datadog_keeps_its_pull_policy_and_placement_off_the_real_node() -> None:
+def _host_paths(pod: dict) -> dict[str, str]:
+    return {v["name"]: v["hostPath"]["path"] for v in pod["volumes"] if "hostPath" in v}
+
+
+@pytest.fixture(scope="module")
+def datadog_off_the_real_node() -> Evaluation:
     patch = {"platform:local": {"images": IMAGES[:2]}, "platform:datadog": DATADOG_ON}
-    pods = _datadog_pods(evaluate_fresh("dev", stack_file=patched_stack_file("dev", patch)))
+    return evaluate_fresh("dev", stack_file=patched_stack_file("dev", patch))
+
+
+def test_datadog_keeps_its_pull_policy_and_placement_off_the_real_node(datadog_off_the_real_node: Evaluation) -> None:
+    pods = _datadog_pods(datadog_off_the_real_node)
     assert {c["imagePullPolicy"] for pod in pods.values() for c in _containers(pod)} == {"Always"}
     assert "tolerations" not in pods["Deployment"]
+
+
+def test_on_the_real_node_the_agent_sees_only_kernel_views_of_the_host_and_the_nodes_own_files(
+    datadog_on_real_node: Evaluation, datadog_off_the_real_node: Evaluation
+) -> None:
+    """The agent's hostPaths are the host's own only for read-only kernel views (/proc,
+    cgroups); its containerd socket and pod logs are the real node's, and the rest (its
+    writable log-position directory) a directory of the node's, removed by `down`."""
+    from devenv.paths import real_node_dir
+    from devenv.real_node import HOST_VIEWS, RealNode
+
+    node = str(real_node_dir())
+    on_node = _host_paths(_datadog_pods(datadog_on_real_node)["DaemonSet"])
+    off_node = _host_paths(_datadog_pods(datadog_off_the_real_node)["DaemonSet"])
+    assert set(on_node) == set(off_node) and len(on_node) >= 5
+    for name, path in on_node.items():
+        if off_node[name] in HOST_VIEWS:
+            assert path == off_node[name], name
+            mounts = _datadog_pods(datadog_on_real_node)["DaemonSet"]["containers"][0]["volumeMounts"]
+            assert all(m.get("readOnly") for m in mounts if m["name"] == name), name
+        else:
+            assert path.startswith(f"{node}/") and path != off_node[name], (name, path)
+    real_node = RealNode(real_node_dir(), offset=0)
+    assert on_node["runtimesocketdir"] == str(real_node.sock.parent)  # the node's own containerd
+    assert on_node["logpodpath"] == str(real_node.dir("pod-logs"))  # its kubelet's podLogsDir
 
 
 @pytest.mark.parametrize("real_node", [True, False])

@@ -1,10 +1,11 @@
 #!/usr/bin/python3
 """The Datadog stand-in: what the real node runs under the names of the Datadog
 agent and Cluster Agent images (pinned in settings/model.py), which cannot be
-pulled here. It sends nothing anywhere. Where our manifests depend on it, it
-does what the real binaries do (DataDog/datadog-agent, as read from its sources;
-the paths below), so a pod that would fail to start or to pass its probes with
-Datadog's image fails here too:
+pulled here. It sends nothing anywhere. It copies Datadog's agents at the points
+listed below, and only there, each from DataDog/datadog-agent's sources (paths
+as read in its repository); everything else about them (collection, the
+components' own health, the 500 an unhealthy agent answers, its bind settings)
+it does not imitate:
 
     agent run                     the node agent
     trace-agent -config=FILE      the APM receiver
@@ -13,11 +14,13 @@ Datadog's image fails here too:
 - Health probes: served only when `health_port` (DD_HEALTH_PORT) is above 0; its
   default is 0, no server, so every probe fails (pkg/config/setup/config.go
   `BindEnvAndSetDefault("health_port", int64(0))`). On 0.0.0.0, /live, /ready and
-  /startup, any other path as /live, 200 and {"Healthy": [...], "Unhealthy": null}
-  (comp/core/healthprobe/impl/healthprobe.go, pkg/status/health/health.go).
+  /startup, any other path as /live, 200 and {"Healthy":[...],"Unhealthy":null}
+  (comp/core/healthprobe/impl/healthprobe.go, pkg/status/health/health.go). Unlike
+  Datadog's, whose components report healthy only after their first 15 s ping,
+  the stand-in is healthy at once.
 - At start the agents create their IPC auth token beside datadog.yaml,
-  /etc/datadog-agent/auth_token (pkg/api/security/security.go); the stand-in
-  refuses to start when it cannot, as no agent command works without it. A
+  /etc/datadog-agent/auth_token, when it is missing (pkg/api/security/security.go).
+  The stand-in refuses to start when it cannot: its own, stricter choice. A
   read-only /etc/datadog-agent or run_path /opt/datadog-agent/run only gets a
   warning, as in cmd/agent/subcommands/run/rofs_check.go; the log file
   (/var/log/datadog/agent.log, cluster-agent.log: pkg/util/defaultpaths/path_nix.go)
@@ -26,12 +29,15 @@ Datadog's image fails here too:
   01-check-apikey.sh does); the trace agent and the Cluster Agent refuse to start
   without it (comp/trace/config/setup.go ErrMissingAPIKey;
   cmd/cluster-agent/subcommands/start/command.go "no API key configured, exiting").
-- The Cluster Agent refuses a DD_CLUSTER_AGENT_AUTH_TOKEN shorter than 32
-  characters (pkg/api/security/security.go authTokenMinimalLen) and lists the
-  check configs it loads from /etc/datadog-agent/conf.d (its confd_path).
+- The Cluster Agent lists the check configs it loads from /etc/datadog-agent/conf.d
+  (its confd_path, pkg/config/setup/config_nix.go). It also refuses a
+  DD_CLUSTER_AGENT_AUTH_TOKEN shorter than 32 characters: Datadog's rejects such a
+  token (pkg/api/security/security.go authTokenMinimalLen), but whether at start
+  or on first use was not traced, so that exit is the stand-in's own choice.
 - The trace agent exits 0 when DD_APM_ENABLED is false (comp/trace/agent/impl/agent.go).
-- Ports: DogStatsD UDP DD_DOGSTATSD_PORT (8125), the trace receiver TCP
-  DD_APM_RECEIVER_PORT (8126), the Cluster Agent's command API TCP 5005.
+- Ports, on 0.0.0.0 whatever the *_NON_LOCAL_TRAFFIC settings: DogStatsD UDP
+  DD_DOGSTATSD_PORT (8125), the trace receiver TCP DD_APM_RECEIVER_PORT (8126),
+  the Cluster Agent's command API TCP DD_CLUSTER_AGENT_CMD_PORT (5005).
 - SIGTERM: exit 0."""
 
 from __future__ import annotations
@@ -70,7 +76,8 @@ class Health(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         # Every path answers, the unknown ones as /live ("Default route for backward compatibility").
-        body = json.dumps({"Healthy": ["healthcheck", *self.components], "Unhealthy": None}).encode()
+        status = {"Healthy": ["healthcheck", *self.components], "Unhealthy": None}
+        body = json.dumps(status, separators=(",", ":")).encode()  # Go's encoding/json spacing
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -110,8 +117,13 @@ def write_start_files(role: str, log_name: str) -> None:
         say(role, f"cannot open the log file, logging to the console only: {error}")
 
 
+def _go_bool(value: str) -> bool:
+    """Go's strconv.ParseBool, which reads DD_* booleans (anything else: false here)."""
+    return value in ("1", "t", "T", "TRUE", "true", "True")
+
+
 def require_api_key(role: str) -> None:
-    if not os.environ.get("DD_API_KEY", "").strip():
+    if not os.environ.get("DD_API_KEY"):
         fail(role, "no API key configured, exiting")
 
 
@@ -129,7 +141,7 @@ def node_agent(args: list[str]) -> list[socket.socket]:
     if args[:1] != ["run"]:
         fail(role, f"unknown command {args}: the pod runs `agent run`")
     write_start_files(role, "agent.log")
-    serve_health(role, ["agent", "forwarder", "dogstatsd"])
+    serve_health(role, ["agent", "forwarder", "dogstatsd"])  # names of our own, for the body's shape
     port = int(os.environ.get("DD_DOGSTATSD_PORT") or "8125")
     say(role, f"dogstatsd on udp :{port}")
     return [listen(socket.SOCK_DGRAM, port)]
@@ -140,7 +152,7 @@ def trace_agent(args: list[str]) -> list[socket.socket]:
     config = next((a.split("=", 1)[1] for a in args if a.startswith("-config=")), None)
     if config and not Path(config).exists():
         say(role, f"{config} does not exist: running from the environment alone")
-    if os.environ.get("DD_APM_ENABLED", "true").lower() not in ("true", "1"):
+    if not _go_bool(os.environ.get("DD_APM_ENABLED", "true")):
         say(role, "trace-agent not enabled. Set the environment variable DD_APM_ENABLED=true. Exiting...")
         sys.exit(0)
     require_api_key(role)
@@ -159,7 +171,7 @@ def cluster_agent(args: list[str]) -> list[socket.socket]:
     write_start_files(role, "cluster-agent.log")
     checks = sorted(str(p.relative_to(CONFIG_DIR)) for p in (CONFIG_DIR / "conf.d").glob("*.d/*.yaml*"))
     say(role, f"loaded check configs: {', '.join(checks) or 'none'}")
-    serve_health(role, ["cluster-agent", "leader-election"])
+    serve_health(role, ["cluster-agent", "leader-election"])  # names of our own, for the body's shape
     port = int(os.environ.get("DD_CLUSTER_AGENT_CMD_PORT") or CLUSTER_AGENT_CMD_PORT)
     say(role, f"command API on tcp :{port}")
     return [listen(socket.SOCK_STREAM, port)]

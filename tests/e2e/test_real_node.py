@@ -34,6 +34,7 @@ that Datadog's own agent collects anything."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -46,10 +47,14 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from harness import pod_ready, wait_for
+
+if TYPE_CHECKING:
+    from kubernetes.client import V1Pod
 
 ROOT = Path(__file__).resolve().parents[2]
 NS = "admin"
@@ -140,9 +145,10 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     from devenv.real_node import HOST_LEFTOVERS
 
     assert os.geteuid() == 0, "the real node needs root (containerd, mounts, cgroups, a bridge)"
-    # What the kubelet and containerd make on the host whatever their flags say (the agent's
-    # hostPath among them): `down` must remove each one that was not there before.
-    absent_before = [path for path in HOST_LEFTOVERS if not Path(path).exists()]
+    # What the kubelet and containerd make on the host whatever their flags say: `down` must
+    # remove each one that was not there before. The agent's writable hostPath must never
+    # reach the host at all (the node maps it into its own directory: pod_host_path).
+    absent_before = [path for path in (*HOST_LEFTOVERS, "/var/lib/datadog-agent") if not Path(path).exists()]
     base = tmp_path_factory.mktemp("real")
     env = {
         **os.environ,
@@ -325,7 +331,7 @@ def test_the_engine_runs_the_dev_stack_on_the_real_node_with_the_local_images(re
 # ------------------------------------------------------- Datadog, as stand-ins
 
 
-def _datadog_pod_on_the_real_node(cluster: Cluster, name: str):  # type: ignore[no-untyped-def]
+def _datadog_pod_on_the_real_node(cluster: Cluster, name: str) -> V1Pod | None:
     core, _, _, _ = cluster.api()
     pods = core.list_namespaced_pod(DATADOG_NS, label_selector=f"app.kubernetes.io/name={name}").items
     return next(
@@ -333,7 +339,7 @@ def _datadog_pod_on_the_real_node(cluster: Cluster, name: str):  # type: ignore[
     )
 
 
-def _probe(pod, port: int, path: str) -> tuple[int, str]:  # type: ignore[no-untyped-def]
+def _probe(pod: V1Pod, port: int, path: str) -> tuple[int, str]:
     # The pod's IP on the run's own bridge, as the kubelet probes it.
     return _get(f"http://{pod.status.pod_ip}:{port}{path}")
 
@@ -360,7 +366,7 @@ def test_the_datadog_agent_stand_in_initialises_and_passes_the_daemonsets_probes
     assert [s.restart_count for s in pod.status.container_statuses] == [0]
     for path in ("/live", "/ready", "/startup"):
         status, body = _probe(pod, HEALTH_PORT, path)
-        assert status == 200 and '"Unhealthy": null' in body, (path, status, body)
+        assert status == 200 and json.loads(body)["Unhealthy"] is None, (path, status, body)
     code, listing = _exec(real, pod.metadata.name, "agent", ["ls", "/etc/datadog-agent"], DATADOG_NS)
     assert code == 0 and {"datadog.yaml", "auth_token"} <= set(listing.split()), listing
     code, output = _exec(real, pod.metadata.name, "agent", ["touch", "/opt/written"], DATADOG_NS)
@@ -393,11 +399,12 @@ def test_the_cluster_agent_stand_in_loads_kube_state_metrics_core_from_the_confd
     assert f"conf.d/{KSM_CONFD_FILE}" in loaded.split("loaded check configs: ")[1].split(", "), logs
 
 
-def test_without_its_health_port_the_agent_never_becomes_ready(real: Cluster) -> None:
-    """An experiment outside the engine, to show the probes above can fail: DD_HEALTH_PORT
-    is patched out of the live DaemonSet, as a manifest that forgot it would be. The
-    agent's default health_port is 0, no probe server, so the new pod on the real node
-    stays unready with refused probes. The stack's DaemonSet is put back at the end."""
+def test_without_its_health_port_the_agent_stays_unready_with_refused_probes(real: Cluster) -> None:
+    """STAND-IN: the agent image is devenv/standin/datadog.py, whose health_port defaults
+    to 0, no probe server, as Datadog's does. An experiment outside the engine, to show the
+    probes above can fail: DD_HEALTH_PORT is patched out of the live DaemonSet, as a
+    manifest that forgot it would be, and the new pod on the real node stays unready with
+    refused probes. The stack's DaemonSet is put back at the end."""
     _, apps, _, _ = real.api()
     daemonset = apps.read_namespaced_daemon_set("datadog-agent", DATADOG_NS)
     saved = apps.api_client.sanitize_for_serialization(daemonset.spec.template.spec.containers[0].env)
