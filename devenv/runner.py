@@ -198,7 +198,10 @@ def _stops_as_interrupts() -> Iterator[None]:
     """SIGTERM (make, an IDE's stop button, `timeout`) and SIGHUP (a closed terminal) are
     handled like Ctrl-C: pulumi gets one SIGINT and the runner waits for its clean cancel.
     Dying at once would leave pulumi to die on its next write to our pipe, unreaped and,
-    as dev writes the state once per command, with its run unrecorded."""
+    as dev writes the state once per command, with its run unrecorded. SIGINT is set here
+    too rather than left to Python: a process started in the background by a shell without
+    job control inherits SIGINT ignored, and Python then raises no KeyboardInterrupt at all
+    (a CI run started that way, 2026-11-29 17:37 UTC, lost the two Ctrl-C unit tests to it)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -206,7 +209,7 @@ def _stops_as_interrupts() -> Iterator[None]:
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
-    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
         yield
     finally:

@@ -63,6 +63,20 @@ def _gone(pid: int) -> bool:
     return procs.state(pid) in ("", "Z")
 
 
+def test_ctrl_c_reaches_a_runner_started_with_sigint_ignored(fake_pulumi: Path, tmp_path: Path) -> None:
+    """A background job of a shell without job control (a CI script's `cmd &`) starts with
+    SIGINT ignored, and Python then raises no KeyboardInterrupt: the runner sets its own."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        pulumi = runner.Pulumi(tmp_path, {**os.environ, "FAKE_RECORD": str(fake_pulumi)})
+        _interrupt_me_after(0.5)
+        assert pulumi.run("up") == 7
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # given back as found
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert fake_pulumi.read_text() == "SIGINT\n"
+
+
 def test_ctrl_c_is_forwarded_once_and_pulumi_may_finish_its_cancel(fake_pulumi: Path, tmp_path: Path) -> None:
     pulumi = runner.Pulumi(tmp_path, {**os.environ, "FAKE_RECORD": str(fake_pulumi)})
     _interrupt_me_after(0.5)
