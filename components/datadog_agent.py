@@ -358,7 +358,7 @@ class DatadogAgent(pulumi.ComponentResource):
                 "update_strategy": {"type": "RollingUpdate", "rolling_update": {"max_unavailable": "10%"}},
                 "template": {
                     "metadata": {"labels": self._labels()},
-                    # Images and pull policy only: the DaemonSet already runs on every node.
+                    # No placement from the cluster: the DaemonSet already runs on every node.
                     "spec": self._args.pods.without_placement().adapt(
                         {
                             "service_account_name": NAME,

@@ -131,7 +131,8 @@ class PodRuntime:
     """Where on the node a hostPath volume's source really is (the real node keeps its own)."""
 
     def adapt(self, pod: dict[str, Any]) -> dict[str, Any]:
-        """`pod` (a pod spec) with every container's image mapped, and the placement added."""
+        """`pod` (a pod spec) with every container's image and pull policy mapped, the placement
+        added, and every hostPath volume pointed at the node's own source."""
         adapted = dict(pod)
         for key in ("containers", "init_containers"):
             if key in pod:
@@ -150,7 +151,7 @@ class PodRuntime:
         return {**volume, "host_path": {**volume["host_path"], "path": self.host_path(volume["host_path"]["path"])}}
 
     def without_placement(self) -> PodRuntime:
-        """The images and pull policy alone: for a DaemonSet, which places itself on every node."""
+        """Everything but the placement: for a DaemonSet, which places itself on every node."""
         return replace(self, tolerations=(), node_selector=())
 
     def _container(self, container: dict[str, Any]) -> dict[str, Any]:

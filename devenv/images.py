@@ -33,10 +33,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydantic import BaseModel
-
 from devenv.paths import ROOT, images_cache_dir, tools_bin
-from settings.model import ClusterAgentSettings, DatadogSettings
+from settings.model import pinned_datadog_images, split_image
 
 SUITE = "bookworm"
 STANDIN = ROOT / "devenv" / "standin"
@@ -66,7 +64,7 @@ class Image:
 
     @property
     def tag(self) -> str:
-        return self.ref.rsplit(":", 1)[1]
+        return split_image(self.ref)[1].removeprefix(":")
 
     def digest(self) -> str:
         h = hashlib.sha256()
@@ -107,18 +105,18 @@ def images() -> list[Image]:
     ]
 
 
-def _pinned(model: type[BaseModel], setting: str) -> str:
-    """The image a setting pins by default: the one a stand-in must be named as. By tag:
-    an image imported under a digest would have to be that digest's content."""
-    ref = str(model.model_fields[setting].default)
-    if "@" in ref or ":" not in ref.rsplit("/", 1)[-1]:
-        raise SystemExit(f"{model.__name__}.{setting} default {ref!r} is not pinned by tag: no stand-in can carry it")
+def _by_tag(key: str, ref: str) -> str:
+    """A stand-in must be named as the image it replaces, by tag: an image imported
+    under a digest would have to be that digest's content."""
+    if not split_image(ref)[1].startswith(":"):
+        raise SystemExit(f"the default {key} {ref!r} is not pinned by tag: no stand-in can carry it")
     return ref
 
 
 def datadog_standins() -> list[Image]:
     """The node agent and Cluster Agent stand-ins. Bash, find and cp come with the
     essential variant (the init containers' `bash -c`, `cp -r`, cont-init.d scripts)."""
+    pinned = {key: _by_tag(key, ref) for key, ref in pinned_datadog_images().items()}
     python = ("python3-minimal", "libpython3.11-stdlib")
     program = (STANDIN / "datadog.py", 0o755)
     config = {"/etc/datadog-agent/datadog.yaml": (STANDIN / "datadog.yaml", 0o644)}
@@ -135,7 +133,7 @@ def datadog_standins() -> list[Image]:
             },
             entrypoint=("agent",),
             cmd=("run",),
-            stands_in_for=_pinned(DatadogSettings, "agent_image"),
+            stands_in_for=pinned["datadog.agentImage"],
         ),
         Image(
             "datadog-cluster-agent",
@@ -150,7 +148,7 @@ def datadog_standins() -> list[Image]:
             cmd=("datadog-cluster-agent", "start"),
             # No USER, as Datadog's (its Dockerfile leaves `USER dd-agent` commented out):
             # the pod's securityContext alone makes it non-root.
-            stands_in_for=_pinned(ClusterAgentSettings, "image"),
+            stands_in_for=pinned["datadog.clusterAgent.image"],
         ),
     ]
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from devenv.paths import tools_bin
+from settings.model import split_image
 
 REAL_NODE_LABEL = "platform/real-node"
 REAL_NODE_TAINT = {"key": REAL_NODE_LABEL, "value": "true", "effect": "NoSchedule"}
@@ -42,6 +43,10 @@ HOST_LEFTOVERS = ("/var/lib/kubelet", "/var/lib/cni", "/run/containerd", "/var/l
 # What a pod's hostPath may show of the host itself: read-only views of the kernel's state
 # (the Datadog agent's /proc and cgroups, mounted read-only by its DaemonSet).
 HOST_VIEWS = ("/proc", "/sys/fs/cgroup")
+# The node's own directories for what the host keeps in /run/containerd and /var/log/pods:
+# containerd's socket and the kubelet's podLogsDir (the node's pods see them as those host paths).
+RUN_DIR = "run"
+POD_LOGS_DIR = "pod-logs"
 # The kubelet writes these at start (kubelet cm/container_manager_linux.go setupKernelTunables):
 # in its own mount namespace they are files of ours holding the values it wants.
 KERNEL_TUNABLES = {"vm/overcommit_memory": "1", "kernel/panic": "10", "kernel/panic_on_oops": "1"}
@@ -86,7 +91,7 @@ class RealNode:
 
     @property
     def sock(self) -> Path:
-        return self.root / "run" / "containerd.sock"
+        return self.root / RUN_DIR / "containerd.sock"
 
     def dir(self, name: str) -> Path:
         return self.root / name
@@ -170,7 +175,7 @@ def _kubelet_config(node: RealNode) -> dict:
         "failCgroupV1": False,
         "failSwapOn": False,
         "makeIPTablesUtilChains": False,
-        "podLogsDir": str(node.dir("pod-logs")),
+        "podLogsDir": str(node.dir(POD_LOGS_DIR)),
         "resolvConf": "",
         "registerWithTaints": [REAL_NODE_TAINT],
         "serializeImagePulls": False,
@@ -191,7 +196,7 @@ def pod_host_path(root: Path, path: str) -> str:
     anything else in a directory of the node's, so a pod never writes to the host
     (containerd's CRI makes a missing source as a directory, containerd v1.6
     pkg/cri/opts/spec_linux.go WithMounts) and everything goes with `down`."""
-    own = {"/run/containerd": root / "run", "/var/log/pods": root / "pod-logs"}
+    own = {"/run/containerd": root / RUN_DIR, "/var/log/pods": root / POD_LOGS_DIR}
     if any(path == view or path.startswith(f"{view}/") for view in HOST_VIEWS):
         return path
     return str(own.get(path, root / "host" / path.lstrip("/")))
@@ -299,7 +304,7 @@ def up(node: RealNode, start, kubeconfig: Path, images: dict[str, Path]) -> None
         raise SystemExit("the real node needs cgroup v1 hierarchies under /sys/fs/cgroup (as on these machines)")
     node.root.mkdir(parents=True, exist_ok=True)
     _record_host_leftovers(node)
-    for d in ("run", "cni", "cni-ipam", "pod-logs", "volume-plugins", "opt"):
+    for d in (RUN_DIR, "cni", "cni-ipam", POD_LOGS_DIR, "volume-plugins", "opt"):
         node.dir(d).mkdir(parents=True, exist_ok=True)
     _make_cgroups(node)
     _make_bridge(node)
@@ -312,7 +317,7 @@ def up(node: RealNode, start, kubeconfig: Path, images: dict[str, Path]) -> None
     _wait_for_socket(node)
     for ref, tarball in images.items():
         _run("ctr", "--address", str(node.sock), "-n", "k8s.io", "images", "import",
-             "--base-name", ref.rsplit(":", 1)[0], str(tarball))  # fmt: skip
+             "--base-name", split_image(ref)[0], str(tarball))  # fmt: skip
     log(f"imported {len(images)} images into containerd")
     start("kubelet", _kubelet_command(node, kubeconfig))
 

@@ -554,18 +554,24 @@ class DatadogSettings(Model):
         return handles
 
 
+def pinned_datadog_images() -> dict[str, str]:
+    """The Datadog images the settings pin by default, by config key: the names the real
+    node's stand-ins carry (devenv/images.py), so they follow the pins."""
+    return {
+        "datadog.agentImage": DatadogSettings.model_fields["agent_image"].default,
+        "datadog.clusterAgent.image": ClusterAgentSettings.model_fields["image"].default,
+    }
+
+
 def _real_node_datadog_problems(datadog: DatadogSettings) -> list[tuple[str, str]]:
     """The real node holds Datadog stand-ins under the pinned default names only
     (devenv/images.py), and they send nothing to Datadog, so monitors would watch silence."""
+    used = {"datadog.agentImage": datadog.agent_image, "datadog.clusterAgent.image": datadog.cluster_agent.image}
     problems = [
-        (key, f"is {used!r}, but the real node has a stand-in only for the default {pinned!r}: "
+        (key, f"is {used[key]!r}, but the real node has a stand-in only for the default {pinned!r}: "
               "remove the override from the dev stack file")
-        for key, used, pinned in (
-            ("datadog.agentImage", datadog.agent_image, DatadogSettings.model_fields["agent_image"].default),
-            ("datadog.clusterAgent.image", datadog.cluster_agent.image,
-             ClusterAgentSettings.model_fields["image"].default),
-        )
-        if used != pinned
+        for key, pinned in pinned_datadog_images().items()
+        if used[key] != pinned
     ]  # fmt: skip
     if datadog.monitors_enabled:
         problems.append(("datadog.monitorsEnabled", "must be false with local.realNode: the real node's Datadog "
