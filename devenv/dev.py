@@ -189,19 +189,17 @@ def ensure_stack(env: dict[str, str], workdir: Path) -> None:
 
 def dev_generated_secrets(stack_file: Path) -> list[str]:
     """The config paths of the secrets `make dev` generates, from the dev stack's validated
-    config: every `secretEnv` name of every service and, with Datadog on, the Cluster Agent
-    token (a random shared secret nobody outside the cluster needs; settings/loader.py DEV_GENERATED).
-    On the real node, Datadog's images are stand-ins that send nothing (devenv/images.py), so
-    the API key is a throwaway too; elsewhere the agent is real and needs yours."""
+    config: those of the keys settings/loader.py dev_generated_keys names (which the
+    program's hints name too) that this stack needs."""
     from settings import settings_from_files
+    from settings.loader import dev_generated_keys
 
     settings = settings_from_files(STACK, stack_file)
+    generated = dev_generated_keys(settings)
     services = settings.services.items()
     paths = [f"serviceSecrets.{name}.{variable}" for name, service in services for variable in service.secret_env]
     if settings.datadog.enabled:
-        paths.append("datadogClusterAgentToken")
-        if settings.local.real_node:
-            paths.append("datadogApiKey")
+        paths += [key for key in ("datadogClusterAgentToken", "datadogApiKey") if key in generated]
     return paths
 
 

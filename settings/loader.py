@@ -242,7 +242,7 @@ def _stack_file(stack: str) -> str:
 def _secret_problems(settings: PlatformSettings, runtime: dict[str, Any]) -> list[tuple[str, str]]:
     from pulumi.runtime import config as runtime_config
 
-    dev = settings.environment == "dev"
+    dev = dev_generated_keys(settings) if settings.environment == "dev" else None
     problems: list[tuple[str, str]] = []
     for key in SECRET_KEYS:
         if key in runtime and not runtime_config.is_config_secret(f"{NAMESPACE}:{key}"):
@@ -272,19 +272,26 @@ def _secret_problems(settings: PlatformSettings, runtime: dict[str, Any]) -> lis
     return problems
 
 
-# Secrets `make dev` generates itself (devenv/dev.py ensure_dev_secrets): every
-# serviceSecrets value and the Cluster Agent token, which no one outside the cluster needs.
-DEV_GENERATED = ("serviceSecrets", "datadogClusterAgentToken")
 # Every other secret, in dev: pulumi in `make dev`'s environment (its state, passphrase
 # and project copy); the value is read from stdin or a prompt, never the command line.
 DEV_SET_SECRET = ".venv/bin/python -m devenv.dev pulumi config set --secret --path"
 
 
-def _set_hint(key: str, dev: bool) -> str:
-    """A command that sets `key` where the message is shown: `make dev` for dev, pulumi elsewhere."""
-    if dev and key.split(".")[0] in DEV_GENERATED:
+def dev_generated_keys(settings: PlatformSettings) -> tuple[str, ...]:
+    """The secrets `make dev` generates values for (devenv/dev.py ensure_dev_secrets), by
+    top-level key: every serviceSecrets value and the Cluster Agent token, which no one
+    outside the cluster needs; on the real node the Datadog API key too, as the agents
+    there are stand-ins that send nothing (devenv/images.py)."""
+    keys = ("serviceSecrets", "datadogClusterAgentToken")
+    return (*keys, "datadogApiKey") if settings.local.real_node else keys
+
+
+def _set_hint(key: str, dev: tuple[str, ...] | None) -> str:
+    """A command that sets `key` where the message is shown: `make dev` for dev, pulumi elsewhere.
+    `dev`: the dev stack's dev_generated_keys; None on any other stack."""
+    if dev is not None and key.split(".")[0] in dev:
         return "run `make dev`, which generates it"
-    if dev:
+    if dev is not None:
         return f"`{DEV_SET_SECRET} '{key}'`"
     if key == "datadogClusterAgentToken":
         return f"`openssl rand -hex 32 | pulumi config set --secret {key}`"
@@ -293,14 +300,14 @@ def _set_hint(key: str, dev: bool) -> str:
     return f"`pulumi config set --secret {key} …`"
 
 
-def _plain_text_hint(key: str, dev: bool) -> str:
-    if dev:
+def _plain_text_hint(key: str, dev: tuple[str, ...] | None) -> str:
+    if dev is not None:
         # A plain value in the dev stack file would be copied again on every run.
         return f"is stored in plain text: delete it from {_stack_file('dev')}, then {_set_hint(key, dev)}"
     return f"is stored in plain text: set it with `pulumi config set --secret {key} …`"
 
 
-def _cluster_agent_token_problems(token: Any, dev: bool = False) -> list[tuple[str, str]]:
+def _cluster_agent_token_problems(token: Any, dev: tuple[str, ...] | None = None) -> list[tuple[str, str]]:
     # Never quote the value: only its presence and length reach the message.
     key = "datadogClusterAgentToken"
     if not token:

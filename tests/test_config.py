@@ -162,6 +162,12 @@ BAD_CONFIGS: list[tuple[str, str, dict, dict, dict | None, list[str]]] = [
     ("dev-missing-datadog-api-key", "dev", {"platform:datadog": {"enabled": True}}, {},
      {"datadogClusterAgentToken": "t" * 40, "serviceSecrets": placeholder_secrets("dev")["serviceSecrets"]},
      ["stack 'dev'", "platform:datadogApiKey", "`.venv/bin/python -m devenv.dev pulumi config set --secret --path 'datadogApiKey'`"]),
+    # On the real node the agents are stand-ins, and `make dev` generates their key too.
+    ("dev-real-node-missing-datadog-api-key", "dev",
+     {**_local_patch(images=[_APP_TO_LOCAL, _NGINX_TO_LOCAL], realNode=True),
+      "platform:datadog": {"enabled": True, "monitorsEnabled": False}}, {},
+     {"datadogClusterAgentToken": "t" * 40, "serviceSecrets": placeholder_secrets("dev")["serviceSecrets"]},
+     ["stack 'dev'", "platform:datadogApiKey", "run `make dev`, which generates it"]),
     ("dev-missing-cluster-agent-token", "dev", {"platform:datadog": {"enabled": True}}, {},
      {"datadogApiKey": "k", "serviceSecrets": placeholder_secrets("dev")["serviceSecrets"]},
      ["stack 'dev'", "platform:datadogClusterAgentToken", "run `make dev`, which generates it"]),
