@@ -88,8 +88,13 @@ class Health(BaseHTTPRequestHandler):
         pass
 
 
+def env_port(variable: str, default: int) -> int:
+    """A port from its DD_* variable; unset or empty: the agent's default."""
+    return int(os.environ.get(variable) or default)
+
+
 def serve_health(role: str, components: list[str]) -> None:
-    port = int(os.environ.get("DD_HEALTH_PORT") or "0")
+    port = env_port("DD_HEALTH_PORT", 0)
     if port == 0:
         say(role, "health_port is 0: no health probe server (DD_HEALTH_PORT is not set)")
         return
@@ -142,7 +147,7 @@ def node_agent(args: list[str]) -> list[socket.socket]:
         fail(role, f"unknown command {args}: the pod runs `agent run`")
     write_start_files(role, "agent.log")
     serve_health(role, ["agent", "forwarder", "dogstatsd"])  # names of our own, for the body's shape
-    port = int(os.environ.get("DD_DOGSTATSD_PORT") or "8125")
+    port = env_port("DD_DOGSTATSD_PORT", 8125)
     say(role, f"dogstatsd on udp :{port}")
     return [listen(socket.SOCK_DGRAM, port)]
 
@@ -156,7 +161,7 @@ def trace_agent(args: list[str]) -> list[socket.socket]:
         say(role, "trace-agent not enabled. Set the environment variable DD_APM_ENABLED=true. Exiting...")
         sys.exit(0)
     require_api_key(role)
-    port = int(os.environ.get("DD_APM_RECEIVER_PORT") or "8126")
+    port = env_port("DD_APM_RECEIVER_PORT", 8126)
     say(role, f"trace receiver on tcp :{port}")
     return [listen(socket.SOCK_STREAM, port)]
 
@@ -172,7 +177,7 @@ def cluster_agent(args: list[str]) -> list[socket.socket]:
     checks = sorted(str(p.relative_to(CONFIG_DIR)) for p in (CONFIG_DIR / "conf.d").glob("*.d/*.yaml*"))
     say(role, f"loaded check configs: {', '.join(checks) or 'none'}")
     serve_health(role, ["cluster-agent", "leader-election"])  # names of our own, for the body's shape
-    port = int(os.environ.get("DD_CLUSTER_AGENT_CMD_PORT") or CLUSTER_AGENT_CMD_PORT)
+    port = env_port("DD_CLUSTER_AGENT_CMD_PORT", CLUSTER_AGENT_CMD_PORT)
     say(role, f"command API on tcp :{port}")
     return [listen(socket.SOCK_STREAM, port)]
 
