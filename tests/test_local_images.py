@@ -215,22 +215,23 @@ def test_on_the_real_node_the_agent_sees_only_kernel_views_of_the_host_and_the_n
     cgroups); its containerd socket and pod logs are the real node's, and the rest (its
     writable log-position directory) a directory of the node's, removed by `down`."""
     from devenv.paths import real_node_dir
-    from devenv.real_node import HOST_VIEWS, RealNode
+    from devenv.real_node import HOST_VIEWS, RealNode, _kubelet_config
 
     node = str(real_node_dir())
-    on_node = _host_paths(_datadog_pods(datadog_on_real_node)["DaemonSet"])
+    agent = _datadog_pods(datadog_on_real_node)["DaemonSet"]
+    on_node = _host_paths(agent)
     off_node = _host_paths(_datadog_pods(datadog_off_the_real_node)["DaemonSet"])
     assert set(on_node) == set(off_node) and len(on_node) >= 5
     for name, path in on_node.items():
         if off_node[name] in HOST_VIEWS:
             assert path == off_node[name], name
-            mounts = _datadog_pods(datadog_on_real_node)["DaemonSet"]["containers"][0]["volumeMounts"]
+            mounts = agent["containers"][0]["volumeMounts"]
             assert all(m.get("readOnly") for m in mounts if m["name"] == name), name
         else:
             assert path.startswith(f"{node}/") and path != off_node[name], (name, path)
     real_node = RealNode(real_node_dir(), offset=0)
     assert on_node["runtimesocketdir"] == str(real_node.sock.parent)  # the node's own containerd
-    assert on_node["logpodpath"] == str(real_node.dir("pod-logs"))  # its kubelet's podLogsDir
+    assert on_node["logpodpath"] == _kubelet_config(real_node)["podLogsDir"]  # where its kubelet writes pod logs
 
 
 @pytest.mark.parametrize("real_node", [True, False])
