@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import pulumi
 
-from components.datadog_agent import LOCAL_SERVICE_HOST
-from components.service import ClusterFacts, Service, ServiceArgs
-from components.workload import PodRuntime
+from components.datadog.agent import LOCAL_SERVICE_HOST
+from components.kubernetes.runtime import PodRuntime
+from components.service.service import Service, ServiceArgs
+from components.service.workload import ClusterFacts
 from settings import load_settings
 
 # Validate everything first: a bad config registers no resource at all.
@@ -19,7 +20,7 @@ environment = settings.environment
 cluster_name = settings.cluster_name(stack)
 
 if settings.target == "aks":
-    from components.aks_cluster import AksCluster, AksClusterArgs
+    from components.azure.aks_cluster import AksCluster, AksClusterArgs
 
     assert settings.aks is not None
     cluster = AksCluster(
@@ -36,7 +37,7 @@ if settings.target == "aks":
     pulumi.export("oidcIssuerUrl", cluster.oidc_issuer_url)
     pods = PodRuntime()
 else:
-    from components.local_cluster import LocalCluster, LocalClusterArgs
+    from components.local.cluster import LocalCluster, LocalClusterArgs
 
     cluster = LocalCluster("local", LocalClusterArgs(settings=settings.local))
     pods = cluster.pods
@@ -68,7 +69,7 @@ services = {
 }
 
 if settings.datadog.enabled:
-    from components.datadog_agent import DatadogAgent, DatadogAgentArgs
+    from components.datadog.agent import DatadogAgent, DatadogAgentArgs
 
     assert config.secrets.datadog_api_key is not None
     assert config.secrets.datadog_cluster_agent_token is not None
@@ -86,16 +87,15 @@ if settings.datadog.enabled:
     )
     if settings.datadog.monitors_enabled:
         # Imported here only: pulumi_datadog alone costs ~11 s and 240 MB.
-        from components.datadog_monitors import DatadogMonitors, DatadogMonitorsArgs
+        from components.datadog.monitors import DatadogMonitors, DatadogMonitorsArgs
+        from components.service.monitors import monitor_specs
 
         assert config.secrets.datadog_app_key is not None
         DatadogMonitors(
             "monitors",
             DatadogMonitorsArgs(
                 settings=settings.datadog,
-                services=dict(settings.services),
-                cluster_name=cluster_name,
-                environment=environment,
+                monitors=monitor_specs(settings.datadog, dict(settings.services), cluster_name, environment),
                 api_key=config.secrets.datadog_api_key,
                 app_key=config.secrets.datadog_app_key,
             ),

@@ -83,6 +83,10 @@ def pulumi_env(local: Path = LOCAL, chosen: Tools | None = None) -> dict[str, st
     env["PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION"] = "true"
     env["PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK"] = "true"
     env["PULUMI_HOME"] = str(local / "pulumi-home")
+    # The program runs on a private copy of the stack file; its messages name the one you edit.
+    from settings.loader import STACK_FILE_VARIABLE
+
+    env[STACK_FILE_VARIABLE] = str(dev_stack_file())
     # Dev only: another field manager's edit (kubectl edit, a test) must not block
     # the repair. Read by pulumi-kubernetes (provider/v4 v4.25.0 pkg/await/await.go).
     env["PULUMI_K8S_ENABLE_PATCH_FORCE"] = "true"

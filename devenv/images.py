@@ -17,7 +17,7 @@ into its own containerd (devenv/real_node.py) as docker.io/local/NAME:TAG.
 - admin-app: the stand-in in devenv/standin (Python's http.server) on port 3000,
   with /app/bin/rails for the CronJobs' `bin/rails runner ...` commands.
 - datadog-agent, datadog-cluster-agent: the Datadog stand-in (devenv/standin/datadog.py)
-  under the SAME names and tags as the images the stacks pin (settings/model.py
+  under the SAME names and tags as the images the stacks pin (settings/datadog/agents.py
   defaults), since Datadog's own cannot be pulled or built here. The manifests stay
   as they are; the real node's containerd simply holds these under those names."""
 
@@ -34,7 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devenv.paths import ROOT, images_cache_dir, tools_bin
-from settings.model import pinned_datadog_images, split_image
+from settings.datadog.agents import pinned_datadog_images
+from settings.types import split_image
 
 SUITE = "bookworm"
 STANDIN = ROOT / "devenv" / "standin"

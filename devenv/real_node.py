@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from devenv.paths import tools_bin
-from settings.model import split_image
+from settings.types import split_image
 
 REAL_NODE_LABEL = "platform/real-node"
 REAL_NODE_TAINT = {"key": REAL_NODE_LABEL, "value": "true", "effect": "NoSchedule"}

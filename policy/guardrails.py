@@ -138,7 +138,7 @@ def no_load_balancer(resource_type: str, props: Mapping[str, Any], config: Mappi
 def prod_aks_guardrails(resource_type: str, props: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:
     # Reads the cluster's own `environment` tag (set from platform:environment),
     # never the stack's name. Defence in depth: the config model's prod rules
-    # (settings/model.py) refuse the Free tier before any resource exists.
+    # (settings/platform.py, ENVIRONMENT_RULES) refuse the Free tier before any resource exists.
     if resource_type != "azure-native:containerservice:ManagedCluster":
         return []
     if (props.get("tags") or {}).get("environment") not in config["environments"]:

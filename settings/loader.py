@@ -11,6 +11,7 @@ strategic-merge patch; other lists replace.
 from __future__ import annotations
 
 import json
+import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from settings.base import RuleViolationError
-from settings.model import PlatformSettings
+from settings.platform import PlatformSettings
 
 NAMESPACE = "platform"
 PROJECT_FILE = Path(__file__).resolve().parent.parent / "Pulumi.yaml"
@@ -220,20 +221,21 @@ def _problems(error: ValidationError) -> list[tuple[str, str]]:
     return problems
 
 
-def _format_errors(stack: str, errors: list[tuple[str, str]]) -> str:
+def _format_errors(stack: str, errors: list[tuple[str, str]], stack_file: str | None = None) -> str:
     # The files a person edits: the stack's overlay and the base under it.
     lines = [f"stack '{stack}': {NAMESPACE}:{path}: {reason}" for path, reason in errors]
-    return f"invalid configuration in {_stack_file(stack)} (over the base in Pulumi.yaml):\n" + "\n".join(lines)
+    where = stack_file or stack_file_in_use(stack)
+    return f"invalid configuration in {where} (over the base in Pulumi.yaml):\n" + "\n".join(lines)
 
 
-def _stack_file(stack: str) -> str:
-    """The stack file a person edits. For dev that is Pulumi.dev.yaml or their own
-    overlay ($DEV_STACK_FILE): the program runs on `make dev`'s private copy of it."""
-    if stack == "dev":
-        from devenv.paths import dev_stack_file
+# Set by whoever runs the program on a copy of the stack file (make dev runs it on a
+# private project copy): the file the person edits, which messages must name.
+STACK_FILE_VARIABLE = "PLATFORM_STACK_FILE"
 
-        return str(dev_stack_file())
-    return f"Pulumi.{stack}.yaml"
+
+def stack_file_in_use(stack: str) -> str:
+    """The stack file a person edits: Pulumi.<stack>.yaml, unless $PLATFORM_STACK_FILE names another."""
+    return os.environ.get(STACK_FILE_VARIABLE) or f"Pulumi.{stack}.yaml"
 
 
 # -------------------------------------------------------------------- secrets
@@ -303,7 +305,7 @@ def _set_hint(key: str, dev: tuple[str, ...] | None) -> str:
 def _plain_text_hint(key: str, dev: tuple[str, ...] | None) -> str:
     if dev is not None:
         # A plain value in the dev stack file would be copied again on every run.
-        return f"is stored in plain text: delete it from {_stack_file('dev')}, then {_set_hint(key, dev)}"
+        return f"is stored in plain text: delete it from {stack_file_in_use('dev')}, then {_set_hint(key, dev)}"
     return f"is stored in plain text: set it with `pulumi config set --secret {key} …`"
 
 
@@ -351,18 +353,18 @@ def _overlay_problems(runtime: dict[str, Any]) -> list[tuple[str, str]]:
     return []
 
 
-def validate_settings(stack: str, runtime: dict[str, Any]) -> PlatformSettings:
+def validate_settings(stack: str, runtime: dict[str, Any], stack_file: str | None = None) -> PlatformSettings:
     """The one validation pipeline: the stack's `platform:*` values merged onto
     the project base, then the typed model with its environment rules.
     Raises ConfigError with one line per problem."""
     problems = _overlay_problems(runtime)
     if problems:
-        raise ConfigError(_format_errors(stack, problems))
+        raise ConfigError(_format_errors(stack, problems, stack_file))
     merged = effective_config(read_project_base(), runtime)
     try:
         return PlatformSettings.model_validate(merged, context={"stack": stack})
     except ValidationError as err:
-        raise ConfigError(_format_errors(stack, _problems(err))) from None
+        raise ConfigError(_format_errors(stack, _problems(err), stack_file)) from None
 
 
 def settings_from_files(stack: str, stack_file: Path | None = None) -> PlatformSettings:
@@ -373,7 +375,7 @@ def settings_from_files(stack: str, stack_file: Path | None = None) -> PlatformS
     config = read_yaml(path).get("config") or {}
     prefix = f"{NAMESPACE}:"
     runtime = {key[len(prefix) :]: value for key, value in config.items() if key.startswith(prefix)}
-    return validate_settings(stack, runtime)
+    return validate_settings(stack, runtime, str(stack_file) if stack_file else None)
 
 
 def load_settings(stack: str | None = None) -> LoadedConfig:

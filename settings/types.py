@@ -222,3 +222,16 @@ def quantity_value(quantity: str) -> Fraction:
         raise ValueError(f"{quantity!r} is not a Kubernetes quantity")
     number = quantity[: len(quantity) - len(match.group(2) or "")]
     return Fraction(number) * _QUANTITY_FACTORS[match.group(2) or ""]
+
+
+def split_image(image: str) -> tuple[str, str]:
+    """'ghcr.io/org/app:1.2' -> ('ghcr.io/org/app', ':1.2'); 'app@sha256:...' -> ('app', '@sha256:...').
+    The name ends at the first '@', or else at a ':' after the last '/' (a registry port is not a tag)."""
+    if "@" in image:
+        name, digest = image.split("@", 1)
+        return name, "@" + digest
+    head, _, last = image.rpartition("/")
+    if ":" in last:
+        last, tag = last.split(":", 1)
+        return f"{head}/{last}" if head else last, ":" + tag
+    return image, ""

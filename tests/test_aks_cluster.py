@@ -7,7 +7,7 @@ import copy
 import pytest
 import yaml
 
-from components.kubeconfig import to_non_interactive
+from components.azure.kubeconfig import to_non_interactive
 from harness import (
     SERVER_ID,
     TENANT_ID,

@@ -389,10 +389,13 @@ def test_every_hint_of_a_dev_config_error_is_a_command_that_works_in_dev(monkeyp
     never a bare `pulumi config set` (no pulumi on PATH, wrong state and passphrase)."""
     import re
 
+    from devenv.dev import pulumi_env
     from settings.loader import DEV_SET_SECRET
 
     own = tmp_path / "my-dev.yaml"
     monkeypatch.setenv("DEV_STACK_FILE", str(own))
+    # make dev runs the program with the stack file in use named for it (the program sees a copy).
+    monkeypatch.setenv("PLATFORM_STACK_FILE", pulumi_env(tmp_path)["PLATFORM_STACK_FILE"])
     patch = {"platform:datadog": {"enabled": True, "monitorsEnabled": True}}
     plain = {"datadogApiKey": "plain-value-1", "serviceSecrets": {"admin": {"DATABASE_URL": "plain-value-2"}}}
     with pytest.raises(ConfigError) as raised:

@@ -1,6 +1,7 @@
 """The house rules for components, checked on the source: one
-ComponentResource per file, a `platform:<area>:<Name>` type token, a typed
-args object, and `register_outputs` as the constructor's last statement."""
+ComponentResource per file, a `platform:<area>:<Name>` type token whose area is
+the component's room (its folder under components/), a typed args object, and
+`register_outputs` as the constructor's last statement."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-COMPONENTS = sorted((Path(__file__).resolve().parent.parent / "components").rglob("*.py"))
+COMPONENTS_DIR = Path(__file__).resolve().parent.parent / "components"
+COMPONENTS = sorted(COMPONENTS_DIR.rglob("*.py"))
 
 
 def component_classes(tree: ast.Module) -> list[ast.ClassDef]:
@@ -30,7 +32,8 @@ def test_component_file_follows_the_conventions(path: Path) -> None:
     cls = classes[0]
     init = next(n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "__init__")
     token = ast.unparse(init.body[0])
-    assert re.search(r"super\(\).__init__\('platform:[a-z]+:" + cls.name + "'", token), token
+    room = path.relative_to(COMPONENTS_DIR).parts[0]
+    assert re.search(r"super\(\).__init__\('platform:" + room + ":" + cls.name + "'", token), token
     args = init.args.args[2]
     assert args.annotation is not None and ast.unparse(args.annotation) == f"{cls.name}Args"
     assert ast.unparse(init.body[-1]).startswith("self.register_outputs("), f"{cls.name}: register_outputs last"

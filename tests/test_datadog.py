@@ -389,7 +389,7 @@ def test_monitor_set_covers_every_failure_mode(ev: Evaluation) -> None:
 
 def test_monitors_reach_datadog_as_specified(ev: Evaluation) -> None:
     """Type, thresholds and no-data settings pass through, and Datadog validates each query at preview."""
-    from components.monitor_specs import monitor_specs
+    from components.service.monitors import monitor_specs
     from settings import settings_from_files
 
     settings = settings_from_files(ev.stack)

@@ -183,7 +183,7 @@ def _script(tmp_path: Path, name: str, args: list[str], env: dict[str, str]) -> 
 def test_the_cluster_agent_entrypoint_copies_the_configmaps_checks_to_their_confd_paths(tmp_path: Path) -> None:
     """Our Cluster Agent ConfigMap's layout (items with a `<check>.d/` path), through the
     entrypoint's copy: each file lands once, at its item path, without the "..*" directories."""
-    from components.datadog_cluster_agent import APISERVER_CONFD_FILE, KSM_CONFD_FILE, confd_files
+    from components.datadog.cluster_agent import APISERVER_CONFD_FILE, KSM_CONFD_FILE, confd_files
 
     items = {path: confd_files()[path.split("/")[1]] for path in (KSM_CONFD_FILE, APISERVER_CONFD_FILE)}
     _configmap_volume(tmp_path / "conf.d", {**items, "flat.yaml": "x: 1\n", "notes.txt": "not a config\n"})

@@ -130,7 +130,7 @@ def test_moved_resources_keep_their_identity_through_aliases() -> None:
 
 
 def test_each_kind_brings_its_own_monitors() -> None:
-    from components.monitor_specs import monitor_specs
+    from components.service.monitors import monitor_specs
     from settings import settings_from_files
 
     settings = settings_from_files("prod")
@@ -144,7 +144,7 @@ def test_each_kind_brings_its_own_monitors() -> None:
 
 
 def _validated_extra_services() -> dict:
-    from settings.model import ServiceSpec
+    from settings.service.spec import ServiceSpec
 
     return {name: ServiceSpec.model_validate(raw) for name, raw in EXTRA_SERVICES.items()}
 
@@ -176,7 +176,11 @@ def test_workload_labels_are_spelled_in_one_place() -> None:
         for path in (ROOT / "components").rglob("*.py")
         if spelled.search(path.read_text())
     }
-    assert writers == {"components/workload.py", "components/datadog_agent.py", "components/datadog_cluster_agent.py"}
+    assert writers == {
+        "components/service/workload.py",
+        "components/datadog/agent.py",
+        "components/datadog/cluster_agent.py",
+    }
 
 
 def test_config_models_and_components_share_no_names() -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from devenv.real_node import REAL_NODE_LABEL, REAL_NODE_TAINT
 from harness import Evaluation, evaluate, evaluate_fresh, patched_stack_file
-from settings.model import ImageOverride
+from settings.local.cluster import ImageOverride
 
 # Every kind, each with an image of its own: the admin web app (nginx + app) and
 # its jobs (the app's image), a worker, and a job that names its own image.
@@ -109,7 +109,7 @@ def test_a_stack_without_the_settings_registers_what_it_did_before_them(
     """Before these settings existed, a kind's pod spec went to the engine as built.
     Evaluating the stack again with that step put back must register exactly the same
     resources: the AKS stacks, and dev without the settings, are unchanged."""
-    from components.workload import PodRuntime
+    from components.kubernetes.runtime import PodRuntime
 
     now = evaluate(stack)
     monkeypatch.setattr(PodRuntime, "adapt", lambda self, pod: pod)

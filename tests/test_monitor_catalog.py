@@ -12,8 +12,8 @@ from dataclasses import replace
 import pytest
 from ksm_catalog import CATALOG
 
-from components.monitor_specs import monitor_specs
-from components.monitoring import MonitorSpec
+from components.datadog.monitor_spec import MonitorSpec
+from components.service.monitors import monitor_specs
 from harness import STACKS, stack_file_config
 
 TERM = re.compile(r"(?:avg|sum|min|max):(?P<metric>[a-z0-9_.]+)\{(?P<scope>[^}]*)\}(?:\s+by\s+\{(?P<by>[^}]*)\})?")

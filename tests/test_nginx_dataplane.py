@@ -44,7 +44,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from components.pod_spec import RUN_AS_USER
+from components.kubernetes.hardening import RUN_AS_USER
 from harness import Evaluation, evaluate, patched_stack_file
 
 LOOPBACK = "127.0.0.1"

@@ -32,7 +32,7 @@ def test_pulumi_cli_is_not_older_than_the_python_sdk() -> None:
 
 def test_local_control_plane_runs_the_minor_the_stacks_pin() -> None:
     from settings.loader import read_project_base
-    from settings.model import LocalSettings
+    from settings.local.cluster import LocalSettings
 
     cluster_minor = ".".join(toolchain()["KUBERNETES_VERSION"].split(".")[:2])
     assert read_project_base()["aks"]["kubernetesVersion"] == cluster_minor

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """The Datadog stand-in: what the real node runs under the names of the Datadog
-agent and Cluster Agent images (pinned in settings/model.py), which cannot be
+agent and Cluster Agent images (pinned in settings/datadog/agents.py), which cannot be
 pulled here. It sends nothing anywhere. It copies Datadog's agents at the points
 listed below, and only there, each from DataDog/datadog-agent's sources (paths
 as read in its repository); everything else about them (collection, the

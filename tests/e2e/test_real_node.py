@@ -352,7 +352,7 @@ def test_the_datadog_agent_stand_in_initialises_and_passes_the_daemonsets_probes
     and the agent passes the startup, readiness and liveness probes the manifest declares,
     on the port its own DD_HEALTH_PORT opens. It also made its IPC auth token in the
     writable config volume. Kubelet v1.34.4 runs the probes; the test reads their result."""
-    from components.datadog_agent import HEALTH_PORT
+    from components.datadog.agent import HEALTH_PORT
     from devenv.images import datadog_standins
 
     pod = wait_for(
@@ -378,8 +378,8 @@ def test_the_cluster_agent_stand_in_loads_kube_state_metrics_core_from_the_confd
     /entrypoint.sh that copies /conf.d the way Datadog's does. The Deployment's pod runs
     on the real node as our non-root UID, passes its probes on 5556, and the KSM core
     config from our ConfigMap lands where the Cluster Agent reads check configs."""
-    from components.datadog_cluster_agent import CONFIG_DIR, HEALTH_PORT, KSM_CONFD_FILE, confd_files
-    from components.pod_spec import RUN_AS_USER
+    from components.datadog.cluster_agent import CONFIG_DIR, HEALTH_PORT, KSM_CONFD_FILE, confd_files
+    from components.kubernetes.hardening import RUN_AS_USER
 
     pod = wait_for(
         lambda: (p := _datadog_pod_on_the_real_node(real, "datadog-cluster-agent")) and pod_ready(p) and p,
@@ -585,7 +585,7 @@ def test_a_failing_job_is_retried_up_to_its_backoff_limit_then_failed(real: Clus
 def test_the_security_context_is_enforced_by_the_runtime(real: Cluster, container: str) -> None:
     """Read-only root filesystem outside the declared emptyDirs, the configured
     non-root UID, and no capabilities at all, as the running process sees it."""
-    from components.pod_spec import RUN_AS_USER
+    from components.kubernetes.hardening import RUN_AS_USER
 
     pod = _ready_web_pods(real)[0].metadata.name
     code, out = _exec(real, pod, container, ["cat", "/proc/1/status"])

@@ -1,0 +1,1 @@
+"""The Azure room: the AKS cluster, its role assignments, registry, vault and kubeconfig."""

@@ -1,0 +1,1 @@
+"""The Datadog room: the node agents, the Cluster Agent and the monitors."""

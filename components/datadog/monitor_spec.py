@@ -1,0 +1,59 @@
+"""The shape of a Datadog monitor as plain data, and the scope every monitor
+of a stack shares. Kept apart from the DatadogMonitors component so monitors
+are built and tested without importing pulumi_datadog (about 11 s, 240 MB)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from settings.datadog.agents import DatadogSettings
+
+MonitorType = Literal["query alert", "service check"]
+
+
+@dataclass(frozen=True)
+class MonitorSpec:
+    key: str
+    """Stable logical name: the Pulumi resource name."""
+    name: str
+    query: str
+    message: str
+    tags: tuple[str, ...]
+    critical: float
+    priority: int
+    type: MonitorType = "query alert"
+    """A metric query, or a `"check".over(...).last(n).by(...).count_by_status()` service-check query."""
+    ok: float | None = None
+    """Service checks only: how many OK runs resolve the alert."""
+    notify_no_data: bool = False
+    """Page when the data stops: for heartbeats, where silence is the failure."""
+    no_data_timeframe: int | None = None
+    """Minutes of silence before a no-data alert; set whenever notify_no_data is."""
+
+
+@dataclass(frozen=True)
+class MonitorScope:
+    cluster: str
+    environment: str
+    settings: DatadogSettings
+
+    def filter(self, *extra: str) -> str:
+        return ",".join([f"kube_cluster_name:{self.cluster}", *extra])
+
+    def service_check(self, check: str, over: tuple[str, ...], by: tuple[str, ...], last: int) -> str:
+        """A service-check query in the documented form `"check".over(tags).last(n).by(group).count_by_status()`
+        (DataDog/datadog-api-client-python monitors_api.py create_monitor)."""
+        quoted = lambda tags: ",".join(f'"{tag}"' for tag in tags)  # noqa: E731
+        scope = quoted((f"kube_cluster_name:{self.cluster}", *over))
+        return f'"{check}".over({scope}).last({last}).by({quoted(by)}).count_by_status()'
+
+    def tags(self, service: str, team: str) -> tuple[str, ...]:
+        return (f"env:{self.environment}", f"service:{service}", f"team:{team}", "managed-by:pulumi")
+
+    def message(self, problem: str, what_to_do: str, runbook: str) -> str:
+        handles = " ".join(self.settings.notify)
+        link = f"{self.settings.runbook_url}#runbook-{runbook}"
+        return (
+            f"{problem}\n\n{what_to_do}\n\nRunbook: {link}\nCluster: {self.cluster} ({self.environment})\n\n{handles}"
+        ).strip()

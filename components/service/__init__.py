@@ -1,0 +1,1 @@
+"""The service room: one service's namespace, Secret, egress, monitors and kinds."""

@@ -1,0 +1,1 @@
+"""The Azure room of the config: the AKS cluster, its registry and its vault."""

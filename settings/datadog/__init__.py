@@ -1,0 +1,1 @@
+"""The Datadog room of the config: the agents and the monitors."""
