@@ -11,7 +11,7 @@ STACK ?= dev
 A ?= staging
 B ?= prod
 
-.PHONY: help setup system-deps tools dev test unit e2e lint fmt cluster-up cluster-down cluster-status preview up destroy render diff bench scale clean
+.PHONY: help setup system-deps tools dev test unit e2e lint fmt cluster-up cluster-down cluster-status preview up destroy render diff bench scale docs registrations clean
 
 help: ## List the commands
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -106,6 +106,12 @@ bench: setup ## Evaluation time and peak memory per stack, beside the bare SDK i
 
 scale: setup tools ## Dev loop at 1, 20 and 50 services through the real engine, on a private cluster (≈15 min)
 	$(PY) -m devenv.scale
+
+docs: setup ## Regenerate docs/reference/configuration.md from the typed model
+	$(PY) -m settings.reference
+
+registrations: setup ## Dump every stack's registrations to build/registrations (compare two dumps: python -m offline.registrations --compare A B)
+	$(PY) -m offline.registrations build/registrations
 
 clean: ## Remove build output and virtualenvs (not the tools cache)
 	rm -rf build $(VENV) $(CHECKOV_VENV) .pytest_cache .ruff_cache

@@ -31,7 +31,14 @@ PROJECT_FILE = Path(__file__).resolve().parent.parent / "Pulumi.yaml"
 # Secret keys live apart from the model: they are set with
 # `pulumi config set --secret`, and their values only ever travel as secret
 # Outputs. The model never holds them, so they can never reach a log line.
-SECRET_KEYS = ("datadogApiKey", "datadogAppKey", "datadogClusterAgentToken", "serviceSecrets")
+SECRET_KEYS = {
+    "datadogApiKey": "Datadog API key: the agents send with it, the monitors' provider signs in with it.",
+    "datadogAppKey": "Datadog application key: needed with `datadog.monitorsEnabled`, to manage monitors.",
+    "datadogClusterAgentToken": "Shared by the node agents and the Cluster Agent; at least 32 characters "
+    "(`openssl rand -hex 32`).",
+    "serviceSecrets": "`serviceSecrets.<service>.<NAME>`: each value a service lists in `secretEnv` "
+    "(set with `--path`).",
+}
 
 # The Cluster Agent refuses a shorter token: DataDog/datadog-agent
 # pkg/api/security/security.go `validateAuthToken` (authTokenMinimalLen = 32).

@@ -49,21 +49,27 @@ class PlatformSettings(Model):
     )
     target: Literal["aks", "local"] = Field("aks", description="'aks' builds a cluster; 'local' uses an existing one.")
     aks: AksSettings | None = Field(None, description="Required when target is 'aks'.")
-    local: LocalSettings = Field(default_factory=LocalSettings)
+    local: LocalSettings = Field(
+        default_factory=LocalSettings, description="The local cluster, when target is 'local' (the dev stack)."
+    )
     services: dict[K8sName, ServiceSpec] = Field(
         default_factory=dict, description="Services by name. Those with `enabled: false` are dropped after validation."
     )
-    datadog: DatadogSettings = Field(default_factory=DatadogSettings)
+    datadog: DatadogSettings = Field(
+        default_factory=DatadogSettings, description="The Datadog agents and monitors; on unless `enabled: false`."
+    )
 
     @field_validator("services")
     @classmethod
     def _drop_disabled(cls, services: dict[str, ServiceSpec]) -> dict[str, ServiceSpec]:
+        """Services with `enabled: false` are validated, then left out of the stack."""
         # Dropped here, in one place, so the program, the monitors, the secrets
         # checks and the dev runner all see only what this stack deploys.
         return {name: spec for name, spec in services.items() if spec.enabled}
 
     @model_validator(mode="after")
     def _target_has_settings(self) -> PlatformSettings:
+        """Target 'aks' needs the `aks` settings."""
         if self.target == "aks" and self.aks is None:
             raise ValueError("target 'aks' needs the 'aks' settings")
         return self
@@ -89,6 +95,8 @@ class PlatformSettings(Model):
 
     @model_validator(mode="after")
     def _ingress_controller_is_trusted(self) -> PlatformSettings:
+        """On AKS, every web app's `nginx.trustedProxyCidrs` covers `aks.network.podCidr`,
+        where the ingress controller runs."""
         # The app routing add-on's controller pods get their IPs from the pod
         # overlay; nginx must trust that range, or every client IP is the controller's.
         if self.target != "aks" or self.aks is None:
@@ -110,7 +118,7 @@ class PlatformSettings(Model):
 
     @model_validator(mode="after")
     def _environment_rules(self) -> PlatformSettings:
-        """Rules that hold for one environment, not for every stack (see README, "Where a rule goes")."""
+        """The rules of this stack's environment (see "Environment rules" below)."""
         problems = [problem for rule in ENVIRONMENT_RULES.get(self.environment, ()) for problem in rule(self)]
         if problems:
             raise RuleViolationError(problems)
@@ -118,6 +126,7 @@ class PlatformSettings(Model):
 
     @model_validator(mode="after")
     def _images_come_from_the_attached_registry(self, info: ValidationInfo) -> PlatformSettings:
+        """An image on `*.azurecr.io` comes from the attached `aks.registry`, the only one the nodes may pull from."""
         # Only the attached registry grants the kubelets AcrPull; any other
         # ACR would fail to pull at deploy time, so it fails here instead.
         if self.target != "aks" or self.aks is None:
@@ -137,6 +146,7 @@ class PlatformSettings(Model):
 
     @model_validator(mode="after")
     def _certificates_have_a_vault(self) -> PlatformSettings:
+        """A `certificateName` needs `aks.keyVault`, the vault that holds it."""
         # A local cluster has no Key Vault integration: its Ingress serves no TLS
         # (README, "A hostname and a certificate for a web app").
         if self.target == "local":
@@ -201,6 +211,7 @@ def _local_image_problems(local: LocalSettings, images: list[tuple[str, str]]) -
 
 
 def _prod_cluster_is_highly_available(settings: PlatformSettings) -> list[tuple[str, str]]:
+    """The cluster has an SLA tier (not Free), `protect` and at least two availability zones."""
     aks = settings.aks
     if settings.target != "aks" or aks is None:
         return []
@@ -215,12 +226,14 @@ def _prod_cluster_is_highly_available(settings: PlatformSettings) -> list[tuple[
 
 
 def _prod_monitors_notify_someone(settings: PlatformSettings) -> list[tuple[str, str]]:
+    """With Datadog on, `datadog.notify` names someone."""
     if settings.datadog.enabled and not settings.datadog.notify:
         return [("datadog.notify", "is empty: prod monitors must notify someone (e.g. '@pagerduty-oncall')")]
     return []
 
 
 def _prod_ingress_is_fenced_and_encrypted(settings: PlatformSettings) -> list[tuple[str, str]]:
+    """Every Ingress lists `allowedSourceRanges` and serves `tls`."""
     problems = []
     for name, spec in settings.services.items():
         ingress = spec.web.ingress if spec.web is not None else None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import re
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Annotated
 
@@ -164,38 +165,90 @@ def _time_zone(value: str) -> str:
     return value
 
 
-K8sName = Annotated[str, AfterValidator(_dns_label)]
+@dataclass(frozen=True)
+class Rule:
+    """What a domain type accepts, in words: the configuration reference prints it
+    (settings/reference.py). Pydantic keeps it in the type's metadata and ignores it."""
+
+    name: str
+    text: str
+
+
+K8sName = Annotated[
+    str,
+    AfterValidator(_dns_label),
+    Rule("K8sName", "a DNS-1123 label: lower-case letters, digits and '-', starting and ending with "
+         "a letter or digit, at most 63 characters"),
+]  # fmt: skip
 """A DNS-1123 label: namespace, service, container and job names."""
 
-Quantity = Annotated[str, AfterValidator(_quantity)]
+Quantity = Annotated[
+    str,
+    AfterValidator(_quantity),
+    Rule("Quantity", "a Kubernetes quantity such as '250m' or '0.5' (CPU), '512Mi' or '1Gi'"),
+]
 """A Kubernetes resource quantity such as '250m' or '512Mi'."""
 
-PinnedImage = Annotated[str, AfterValidator(_image)]
+PinnedImage = Annotated[
+    str,
+    AfterValidator(_image),
+    Rule("PinnedImage", "a container image pinned by a tag other than 'latest' ('name:tag') or by digest "
+         "('name@sha256:<64 hex>')"),
+]  # fmt: skip
 """A container image pinned by tag (not 'latest') or by digest."""
 
-ImageName = Annotated[str, AfterValidator(_image_name)]
+ImageName = Annotated[
+    str,
+    AfterValidator(_image_name),
+    Rule("ImageName", "an image name without tag or digest, as the OCI distribution reference grammar spells it "
+         "(lower-case path, optional registry host and port)"),
+]  # fmt: skip
 """An image name without tag or digest, e.g. 'ghcr.io/example-org/admin-app'."""
 
-ImageTag = Annotated[str, AfterValidator(_image_tag)]
+ImageTag = Annotated[
+    str, AfterValidator(_image_tag), Rule("ImageTag", "an image tag other than 'latest': [A-Za-z0-9_.-], at most 128")
+]
 """An image tag other than 'latest', e.g. '1.8.2' or 'dev'."""
 
-CronSchedule = Annotated[str, AfterValidator(_cron_schedule)]
+CronSchedule = Annotated[
+    str,
+    AfterValidator(_cron_schedule),
+    Rule("CronSchedule", "a 5-field cron schedule 'minute hour day-of-month month day-of-week', each value in range"),
+]
 """A standard 5-field cron schedule."""
 
-TimeZone = Annotated[str, AfterValidator(_time_zone)]
+TimeZone = Annotated[str, AfterValidator(_time_zone), Rule("TimeZone", "an IANA time zone name such as 'Asia/Tokyo'")]
 """An IANA time zone name."""
 
-Cidr = Annotated[str, AfterValidator(_cidr)]
-IpAddress = Annotated[str, AfterValidator(_ip)]
-ObjectId = Annotated[str, AfterValidator(_regex(_UUID, "an Entra ID object ID (a GUID)"))]
-ClockTime = Annotated[str, AfterValidator(_regex(_HH_MM, "a 24-hour time 'HH:MM'"))]
-Port = Annotated[int, Field(ge=1024, le=65535, description="An unprivileged TCP port.")]
-EnvVarName = Annotated[str, AfterValidator(_regex(_ENV_NAME, "a valid environment variable name"))]
+Cidr = Annotated[str, AfterValidator(_cidr), Rule("Cidr", "a network address in CIDR form such as '10.0.0.0/16'")]
+IpAddress = Annotated[str, AfterValidator(_ip), Rule("IpAddress", "an IPv4 or IPv6 address")]
+ObjectId = Annotated[
+    str,
+    AfterValidator(_regex(_UUID, "an Entra ID object ID (a GUID)")),
+    Rule("ObjectId", "an Entra ID object ID (a GUID)"),
+]
+ClockTime = Annotated[
+    str, AfterValidator(_regex(_HH_MM, "a 24-hour time 'HH:MM'")), Rule("ClockTime", "a 24-hour time 'HH:MM'")
+]
+Port = Annotated[
+    int, Field(ge=1024, le=65535, description="An unprivileged TCP port."), Rule("Port", "a TCP port, 1024-65535")
+]
+EnvVarName = Annotated[
+    str,
+    AfterValidator(_regex(_ENV_NAME, "a valid environment variable name")),
+    Rule("EnvVarName", "an environment variable name: a letter or '_', then letters, digits or '_'"),
+]
 """A POSIX-style environment variable name such as 'DATABASE_URL'."""
 
-MinorVersion = Annotated[str, AfterValidator(_regex(_MINOR_VERSION, "a Kubernetes MAJOR.MINOR version such as '1.34'"))]
+MinorVersion = Annotated[
+    str,
+    AfterValidator(_regex(_MINOR_VERSION, "a Kubernetes MAJOR.MINOR version such as '1.34'")),
+    Rule("MinorVersion", "a Kubernetes MAJOR.MINOR version such as '1.34'"),
+]
 PatchVersion = Annotated[
-    str, AfterValidator(_regex(_PATCH_VERSION, "a Kubernetes MAJOR.MINOR.PATCH version such as '1.34.4'"))
+    str,
+    AfterValidator(_regex(_PATCH_VERSION, "a Kubernetes MAJOR.MINOR.PATCH version such as '1.34.4'")),
+    Rule("PatchVersion", "a Kubernetes MAJOR.MINOR.PATCH version such as '1.34.4'"),
 ]
 
 

@@ -62,6 +62,7 @@ class NodePool(Model):
 
     @model_validator(mode="after")
     def _min_not_above_max(self) -> NodePool:
+        """`minCount` does not exceed `maxCount`."""
         if self.min_count > self.max_count:
             raise ValueError(f"minCount ({self.min_count}) must not exceed maxCount ({self.max_count})")
         return self
@@ -85,6 +86,7 @@ class UserNodePool(NodePool):
 
 
 def unique_pool_names(pools: list[UserNodePool]) -> list[UserNodePool]:
+    """User pool names are unique and not 'system'."""
     names = [pool.name for pool in pools]
     for name in names:
         if names.count(name) > 1:
@@ -115,6 +117,7 @@ class AksNetwork(Model):
 
     @model_validator(mode="after")
     def _policy_fits_dataplane(self) -> AksNetwork:
+        """`networkPolicy` 'cilium' goes with `networkDataplane` 'cilium', and only with it."""
         # AKS's rule: NetworkPolicy 'cilium' "requires networkDataplane to be
         # 'cilium'" (azure-rest-api-specs containerservice aks/stable/2025-09-01
         # managedClusters.json, ContainerServiceNetworkProfile; the same text in
@@ -134,6 +137,8 @@ class AksNetwork(Model):
 
     @model_validator(mode="after")
     def _ranges_fit(self) -> AksNetwork:
+        """The node subnet sits inside the VNet; pod and service ranges do not overlap it;
+        the DNS IP sits in the service range."""
         vnet = ipaddress.ip_network(self.vnet_cidr)
         if not ipaddress.ip_network(self.node_subnet_cidr).subnet_of(vnet):  # type: ignore[arg-type]
             raise ValueError(f"nodeSubnetCidr {self.node_subnet_cidr} must sit inside vnetCidr {self.vnet_cidr}")
@@ -164,7 +169,9 @@ class AksSettings(Model):
     node_os_upgrade_channel: Literal["NodeImage", "SecurityPatch"] = Field(
         "NodeImage", description="How node OS updates are applied."
     )
-    maintenance: Maintenance = Field(default_factory=Maintenance)
+    maintenance: Maintenance = Field(
+        default_factory=Maintenance, description="Weekly windows in which AKS may upgrade the cluster and node images."
+    )
     sku_tier: Literal["Free", "Standard", "Premium"] = Field(
         "Standard", description="'Standard' carries the uptime SLA; 'Free' has none."
     )
@@ -184,7 +191,9 @@ class AksSettings(Model):
     key_vault: KeyVaultSettings | None = Field(
         None, description="Key Vault of the services' TLS certificates (`web.ingress.tls.certificateName`)."
     )
-    network: AksNetwork = Field(default_factory=AksNetwork)
+    network: AksNetwork = Field(
+        default_factory=AksNetwork, description="Address ranges and the dataplane; changing them replaces the cluster."
+    )
     api_server_authorized_ip_ranges: list[Cidr] = Field(
         min_length=1, description="Only these ranges reach the API server (no default: an open API server is a choice)."
     )
@@ -205,6 +214,7 @@ class AksSettings(Model):
 
     @model_validator(mode="after")
     def _version_matches_channel(self) -> AksSettings:
+        """`kubernetesVersion` is set with upgradeChannel 'patch' and null with 'stable' or 'rapid'."""
         # The rule the AKS Terraform modules enforce: a pinned patch with an
         # auto-upgrade channel makes the next deploy try to undo the upgrade.
         if self.upgrade_channel == "patch" and self.kubernetes_version is None:

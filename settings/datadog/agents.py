@@ -43,13 +43,18 @@ class DatadogSettings(Model):
     apm_enabled: bool = Field(
         False, description="Run the trace agent: apps send traces to the node-local Service on port 8126."
     )
-    cluster_agent: ClusterAgentSettings = Field(default_factory=ClusterAgentSettings)
+    cluster_agent: ClusterAgentSettings = Field(
+        default_factory=ClusterAgentSettings,
+        description="The Cluster Agent: kube-state-metrics core and the node agents' API.",
+    )
     team: str = Field("platform", min_length=1, description="team: tag on platform-level monitors.")
     monitors_enabled: bool = Field(True, description="Manage monitors in Datadog (needs an app key).")
     notify: list[str] = Field(
         default_factory=list, description="Handles every monitor notifies, e.g. '@slack-alerts' or '@pagerduty-oncall'."
     )
-    thresholds: MonitorThresholds = Field(default_factory=MonitorThresholds)
+    thresholds: MonitorThresholds = Field(
+        default_factory=MonitorThresholds, description="How long each condition lasts before its monitor alerts."
+    )
     runbook_url: str = Field(
         "https://github.com/example-org/aks-platform/blob/main/README.md",
         pattern=r"^https://",
@@ -59,6 +64,7 @@ class DatadogSettings(Model):
     @field_validator("site")
     @classmethod
     def _known_site(cls, site: str) -> str:
+        """`site` is one of Datadog's sites."""
         if site not in DATADOG_SITES:
             raise ValueError(f"{site!r} is not a Datadog site: use one of {', '.join(DATADOG_SITES)}")
         return site
@@ -66,6 +72,7 @@ class DatadogSettings(Model):
     @field_validator("notify")
     @classmethod
     def _handles(cls, handles: list[str]) -> list[str]:
+        """Each `notify` entry is a Datadog handle such as '@slack-channel'."""
         for handle in handles:
             if not re.match(r"^@[\w.+\-@]+$", handle):
                 raise ValueError(f"{handle!r} is not a Datadog notify handle like '@slack-channel'")

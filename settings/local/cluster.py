@@ -24,6 +24,7 @@ class ImageOverride(Model):
 
     @model_validator(mode="after")
     def _changes_something(self) -> ImageOverride:
+        """An entry sets `newName`, `newTag` or both."""
         if self.new_name is None and self.new_tag is None:
             raise ValueError(f"image {self.name!r} needs newName, newTag or both")
         return self
@@ -37,6 +38,7 @@ class ImageOverride(Model):
 
 
 def unique_image_names(images: list[ImageOverride]) -> list[ImageOverride]:
+    """One entry per image name."""
     names = [image.name for image in images]
     for name in names:
         if names.count(name) > 1:

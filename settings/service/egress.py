@@ -38,6 +38,7 @@ class EgressRule(Model):
 
     @model_validator(mode="after")
     def _reachable_and_not_imds(self) -> EgressRule:
+        """`cidr` is a network address and is not the instance metadata endpoint itself."""
         for port in self.ports:
             if not 1 <= port <= 65535:
                 raise ValueError(f"port {port} is outside 1-65535")

@@ -43,7 +43,9 @@ class ServiceSpec(Model):
     web: WebSpec | None = Field(None, description="The admin web app: nginx + app server, autoscaled.")
     worker: WorkerSpec | None = Field(None, description="A long-running worker with no web port (queue consumer).")
     jobs: list[BatchJobSpec] = Field(default_factory=list, description="Scheduled batch jobs (CronJobs).")
-    quota: Quota = Field(default_factory=Quota)
+    quota: Quota = Field(
+        default_factory=Quota, description="The namespace's ceiling; it must hold the service's peak (checked)."
+    )
     egress: list[EgressRule] = Field(
         default_factory=list,
         description="Where the service's pods may connect besides DNS and the Datadog agent; all else is denied.",
@@ -53,6 +55,7 @@ class ServiceSpec(Model):
 
     @model_validator(mode="after")
     def _runs_something(self) -> ServiceSpec:
+        """The service runs at least one of `web`, `worker`, `jobs`; a jobs-only service names each job's `image`."""
         if self.web is None and self.worker is None and not self.jobs:
             raise ValueError("runs nothing: give it at least one of `web`, `worker` or `jobs`")
         if self.default_image is None:

@@ -45,6 +45,7 @@ class Autoscaling(Model):
 
     @model_validator(mode="after")
     def _min_not_above_max(self) -> Autoscaling:
+        """`minReplicas` does not exceed `maxReplicas`."""
         if self.min_replicas > self.max_replicas:
             raise ValueError(f"minReplicas ({self.min_replicas}) must not exceed maxReplicas ({self.max_replicas})")
         return self

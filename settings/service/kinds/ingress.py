@@ -37,6 +37,7 @@ class IngressTls(Model):
 
     @model_validator(mode="after")
     def _one_source(self) -> IngressTls:
+        """Exactly one of `certificateName` and `certificateUri`."""
         if (self.certificate_name is None) == (self.certificate_uri is None):
             raise ValueError("give exactly one of `certificateName` and `certificateUri`")
         if self.certificate_name is not None and not _CERTIFICATE_NAME.match(self.certificate_name):
@@ -62,6 +63,7 @@ class WebIngress(Model):
 
     @model_validator(mode="after")
     def _host_is_dns_name(self) -> WebIngress:
+        """`host` is a DNS name (no scheme, port or path)."""
         if not _HOST.match(self.host):
             raise ValueError(f"host {self.host!r} is not a lower-case DNS name like 'admin.example.com'")
         return self

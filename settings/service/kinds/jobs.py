@@ -23,20 +23,22 @@ class BatchJobSpec(Model):
     image: PinnedImage | None = Field(
         None, description="Defaults to the service's web app image, else its worker image."
     )
-    env: dict[EnvVarName, str] = Field(default_factory=dict)
+    env: dict[EnvVarName, str] = Field(default_factory=dict, description="Plain environment variables.")
     concurrency_policy: Literal["Forbid", "Replace", "Allow"] = Field(
         "Forbid", description="Forbid: a slow run is never overlapped by the next one."
     )
     starting_deadline_seconds: int = Field(300, ge=10, description="Skip a run that could not start within this.")
-    successful_jobs_history_limit: int = Field(3, ge=0, le=100)
-    failed_jobs_history_limit: int = Field(3, ge=0, le=100)
+    successful_jobs_history_limit: int = Field(3, ge=0, le=100, description="Finished successful Jobs kept.")
+    failed_jobs_history_limit: int = Field(3, ge=0, le=100, description="Failed Jobs kept, for their logs.")
     backoff_limit: int = Field(2, ge=0, le=20, description="Retries before the Job counts as failed.")
     active_deadline_seconds: int = Field(3600, ge=10, description="Kill a run that takes longer than this.")
-    restart_policy: Literal["Never", "OnFailure"] = Field("Never")
+    restart_policy: Literal["Never", "OnFailure"] = Field(
+        "Never", description="'Never' retries in a new pod (up to backoffLimit); 'OnFailure' restarts in place."
+    )
     success_window_hours: int | None = Field(
         None, ge=1, le=24 * 31, description="Alert when no run succeeded for this long; derived from the schedule."
     )
-    resources: AppResources = Field(default_factory=AppResources)
+    resources: AppResources = Field(default_factory=AppResources, description="Requests and memory limit of its pod.")
 
     @property
     def expected_success_window_hours(self) -> int:
@@ -91,6 +93,7 @@ def jobs_peak_footprint(jobs: list[BatchJobSpec]) -> Footprint:
 
 
 def unique_job_names(jobs: list[BatchJobSpec]) -> list[BatchJobSpec]:
+    """Job names are unique within the service."""
     seen: set[str] = set()
     for job in jobs:
         if job.name in seen:

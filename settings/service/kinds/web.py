@@ -57,7 +57,7 @@ class NginxContainer(Model):
 
     image: PinnedImage = Field("nginxinc/nginx-unprivileged:1.29.3-alpine", description="Unprivileged nginx image.")
     port: Port = Field(8080, description="Port nginx listens on (unprivileged).")
-    resources: NginxResources = Field(default_factory=NginxResources)
+    resources: NginxResources = Field(default_factory=NginxResources, description="Requests and memory limit of nginx.")
     client_max_body_size: str = Field("10m", pattern=r"^[0-9]+[kKmM]?$", description="Largest request body.")
     trusted_proxy_cidrs: list[Cidr] = Field(
         # The AKS stacks' pod overlay (aks.network.podCidr's default): the app
@@ -82,17 +82,17 @@ class AppContainer(Model):
     command: list[str] = Field(default_factory=list, description="Overrides the image entrypoint when set.")
     args: list[str] = Field(default_factory=list, description="Arguments to the command.")
     env: dict[EnvVarName, str] = Field(default_factory=dict, description="Plain environment variables.")
-    probes: AppProbes = Field(default_factory=AppProbes)
-    resources: AppResources = Field(default_factory=AppResources)
+    probes: AppProbes = Field(default_factory=AppProbes, description="Readiness, liveness and startup probes.")
+    resources: AppResources = Field(default_factory=AppResources, description="Requests and memory limit of the app.")
 
 
 class WebSpec(Model):
     """The service's admin web application: nginx + app server in one Pod,
     behind a ClusterIP Service, autoscaled by an HPA."""
 
-    nginx: NginxContainer = Field(default_factory=NginxContainer)
-    app: AppContainer
-    autoscaling: Autoscaling = Field(default_factory=Autoscaling)
+    nginx: NginxContainer = Field(default_factory=NginxContainer, description="The nginx in front of the app.")
+    app: AppContainer = Field(description="The app server behind nginx.")
+    autoscaling: Autoscaling = Field(default_factory=Autoscaling, description="The HPA that owns the replica count.")
     max_surge: str = Field("25%", pattern=MAX_SURGE_PATTERN, description="Extra pods during a rollout.")
     ingress: WebIngress | None = Field(
         None, description="Hostname, certificate and allowlist; none means in-cluster only."
@@ -115,6 +115,7 @@ class WebSpec(Model):
 
     @model_validator(mode="after")
     def _grace_covers_the_delay(self) -> WebSpec:
+        """`terminationGracePeriodSeconds` is longer than `preStopDelaySeconds`, leaving time to drain."""
         # "The Pod's termination grace period countdown begins before the PreStop
         # hook is executed" (1.34 OpenAPI schema, io.k8s.api.core.v1.Lifecycle.preStop):
         # with no time left after the delay, the stop signal and SIGKILL come together.

@@ -27,6 +27,7 @@ class WorkerProbe(Model):
 
     @model_validator(mode="after")
     def _exactly_one_way(self) -> WorkerProbe:
+        """The probe is either `command`, or `path` with `port`."""
         has_command, has_http = bool(self.command), self.path is not None or self.port is not None
         if has_command == has_http:
             raise ValueError("set either `command` or both `path` and `port`, not both and not neither")
@@ -43,8 +44,8 @@ class WorkerSpec(Model):
     args: list[str] = Field(default_factory=list, description="Arguments to the command.")
     env: dict[EnvVarName, str] = Field(default_factory=dict, description="Plain environment variables.")
     probe: WorkerProbe = Field(description="Liveness/readiness check; every container must have one.")
-    resources: AppResources = Field(default_factory=AppResources)
-    autoscaling: Autoscaling = Field(default_factory=Autoscaling)
+    resources: AppResources = Field(default_factory=AppResources, description="Requests and memory limit.")
+    autoscaling: Autoscaling = Field(default_factory=Autoscaling, description="The HPA that owns the replica count.")
     max_surge: str = Field("25%", pattern=MAX_SURGE_PATTERN, description="Extra pods during a rollout.")
     termination_grace_period_seconds: int = Field(
         60, ge=1, le=3600, description="Time to finish the message in hand after SIGTERM before SIGKILL."
