@@ -11,7 +11,7 @@ STACK ?= dev
 A ?= staging
 B ?= prod
 
-.PHONY: help setup system-deps tools dev test unit e2e lint fmt cluster-up cluster-down cluster-status preview up destroy render diff bench scale docs registrations clean
+.PHONY: help setup system-deps tools dev env test unit e2e lint fmt cluster-up cluster-down cluster-status preview up destroy render diff bench scale docs registrations clean
 
 help: ## List the commands
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -51,6 +51,9 @@ tools: ## Build or reuse the pinned Go toolchain (Pulumi CLI, provider, control 
 
 dev: setup ## THE MAIN JOB: set everything up and deploy the dev stack to the local cluster
 	$(PY) -m devenv.dev up
+
+env: setup ## Shell exports for kubectl against the dev stack's cluster: eval "$$(make -s env)"
+	@$(PY) -m devenv.dev env
 
 test: setup lint unit ## Lint and run the unit tests (mocks; no cluster, no cloud)
 

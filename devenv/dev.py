@@ -5,6 +5,7 @@
     python -m devenv.dev destroy     `pulumi destroy --stack dev`
     python -m devenv.dev summary     namespaces, workloads and ready pods; fails if a declared one is missing
     python -m devenv.dev pulumi ARGS run any pulumi command in the dev environment
+    python -m devenv.dev env         (make env) shell exports for kubectl: `eval "$(make -s env)"`
 
 State goes to a local file backend in .local/state (set through
 PULUMI_BACKEND_URL, so your own `pulumi login` is left alone), encrypted with
@@ -393,7 +394,24 @@ def up() -> None:
         raise RunFailed(1, "the dev stack did not converge: a declared workload is missing or not available")
 
 
+def shell_env() -> str:
+    """`export` lines that point kubectl at the dev stack's cluster, with the pinned
+    kubectl (toolchain/build.sh builds it with the local cluster) first on PATH."""
+    import shlex
+
+    kubeconfig, context = cluster_target(dev_stack_file())
+    lines = [f"export KUBECONFIG={shlex.quote(str(kubeconfig))}"]
+    if context == LOCAL_CONTEXT:
+        lines.append(f'export PATH={shlex.quote(str(tools_bin()))}:"$PATH"')
+    else:
+        lines.append(f"# the dev stack deploys to context {shlex.quote(context)}: kubectl --context {shlex.quote(context)}")
+    return "\n".join(lines)
+
+
 def run(command: str, args: list[str]) -> int:
+    if command == "env":
+        print(shell_env())
+        return 0
     if command == "up":
         up()
         return 0

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the pinned local toolchain (Pulumi CLI, Kubernetes provider, etcd,
-# kube-apiserver/controller-manager/scheduler, kwok, and the real node's kubelet
-# and pause binary) from Go modules into a
+# kube-apiserver/controller-manager/scheduler, kubectl, kwok, and the real node's
+# kubelet and pause binary) from Go modules into a
 # cache outside the repo, keyed by version. Reuses whatever is already built.
 #
 #   toolchain/build.sh            # build what is missing, print the bin dir
@@ -34,7 +34,7 @@ log() { printf '[toolchain %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 # step N WHAT SECONDS: announce step N of the cold build, with the time it took on
 # 2 idle cores with empty caches (measured: 811 s in all); a loaded machine is slower.
-STEPS=8
+STEPS=9
 step() { log "[$1/$STEPS] building $2 (cold: about $(($3 / 60)) min $(($3 % 60)) s on 2 idle cores)"; }
 
 # stamp NAME VERSION: a tool is current when its stamp file matches its version.
@@ -170,6 +170,22 @@ build_kubelet() {
   mark_built kubelet "$v"
 }
 
+# kubectl at the cluster's own version, for people and the tutorial (docs/tutorial.md):
+# Debian's kubernetes-client is 1.20, far outside the supported skew of one minor.
+build_kubectl() {
+  local v=$KUBERNETES_VERSION
+  is_built kubectl "$v" && return 0
+  # About 1 min after the control plane, whose module and build caches it shares.
+  step 9 "kubectl v$v" 90
+  local w="$TOOLS_CACHE/src/kubernetes-$v"
+  [[ -f "$w/go.mod" ]] || { prepare_kubernetes_wrapper "$v" "$w"; }
+  run_logged kubectl bash -c "
+    set -e; cd '$w'
+    go get k8s.io/kubernetes@v$v
+    go build -trimpath -ldflags '-s -w $(kubernetes_stamp "$v")' -o '$BIN/kubectl' k8s.io/kubernetes/cmd/kubectl"
+  mark_built kubectl "$v"
+}
+
 # The sandbox ("pause") image's only binary: no registry is reachable, so the
 # project builds its own from toolchain/pause (static, no cgo).
 build_pause() {
@@ -214,7 +230,7 @@ main() {
     # `make dev` builds only what the machine lacks (devenv/tools.py): a compatible installed
     # pulumi needs no `pulumi` part; a cluster of your own (kind, minikube) needs no `cluster` part.
     pulumi) build_pulumi; install_language_host; build_kubernetes_provider ;;
-    cluster) build_etcd; build_kwok; build_kubernetes; build_kubelet; build_pause ;;
+    cluster) build_etcd; build_kwok; build_kubernetes; build_kubelet; build_pause; build_kubectl ;;
     all)
       build_actionlint
       build_pulumi
@@ -225,6 +241,7 @@ main() {
       build_kubernetes
       build_kubelet
       build_pause
+      build_kubectl
       log "toolchain ready in $((SECONDS - start))s" ;;
     *) log "unknown part '$part': expected pulumi, cluster, actionlint or nothing (all)"; exit 2 ;;
   esac
