@@ -404,7 +404,8 @@ def shell_env() -> str:
     if context == LOCAL_CONTEXT:
         lines.append(f'export PATH={shlex.quote(str(tools_bin()))}:"$PATH"')
     else:
-        lines.append(f"# the dev stack deploys to context {shlex.quote(context)}: kubectl --context {shlex.quote(context)}")
+        name = shlex.quote(context)
+        lines.append(f"# the dev stack deploys to context {name}: kubectl --context {name}")
     return "\n".join(lines)
 
 

@@ -4,7 +4,7 @@ carries its own config (a JSON schema with defaults), which a stack's policy
 config can override. The policy pack (__main__.py) runs them in the engine;
 the tests run them directly on passing and failing inputs.
 
-Where a rule goes (README, "Where a rule goes"): a guardrail checks what
+Where a rule goes (docs/architecture.md, "Where a rule goes"): a guardrail checks what
 reaches the engine, whatever produced it, so it holds even for code that
 bypasses the config model. Where it repeats a rule of the config model, it
 says so: a deliberate duplicate, for defence in depth.

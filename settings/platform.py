@@ -148,7 +148,7 @@ class PlatformSettings(Model):
     def _certificates_have_a_vault(self) -> PlatformSettings:
         """A `certificateName` needs `aks.keyVault`, the vault that holds it."""
         # A local cluster has no Key Vault integration: its Ingress serves no TLS
-        # (README, "A hostname and a certificate for a web app").
+        # (docs/services.md, "A hostname and a certificate for a web app").
         if self.target == "local":
             return self
         problems = []

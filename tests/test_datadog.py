@@ -433,7 +433,19 @@ def test_every_monitor_is_scoped_tagged_and_notifies(ev: Evaluation) -> None:
             assert {"service:platform", "team:platform"} <= tags
         for handle in expected_handles[ev.stack]:
             assert handle in monitor["message"], name
-        assert "README.md#runbook-" in monitor["message"]
+        assert "docs/operations.md#runbook-" in monitor["message"]
+
+
+@pytest.mark.parametrize("stack", ["prod", "staging"])
+def test_every_monitor_links_to_a_runbook_heading_that_exists(stack: str) -> None:
+    """GitHub's anchor of a heading: lower case, spaces to '-', punctuation dropped."""
+    import re
+
+    headings = re.findall(r"^#+ (.+)$", (ROOT / "docs" / "operations.md").read_text(), flags=re.M)
+    anchors = {re.sub(r"[^a-z0-9 -]", "", heading.lower()).replace(" ", "-") for heading in headings}
+    for name, monitor in monitors(evaluate(stack)).items():
+        link = re.search(r"Runbook: \S+#(\S+)", monitor["message"])
+        assert link and link.group(1) in anchors, (name, link and link.group(1))
 
 
 def test_monitor_thresholds_come_from_config() -> None:

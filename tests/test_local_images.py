@@ -126,7 +126,8 @@ def _registered(ev: Evaluation) -> dict[str, tuple]:
 
 
 def test_the_commented_real_node_block_in_pulumi_dev_yaml_is_a_working_config() -> None:
-    """The block a person uncomments (README, "Quick start") validates and puts every service pod on the node."""
+    """The block a person uncomments (docs/dev-loop.md, "Real pods") validates and puts every
+    service pod on the node."""
     import yaml
 
     from harness import ROOT

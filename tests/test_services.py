@@ -65,8 +65,8 @@ def test_ingress_is_denied_except_to_the_web_port(prod: Evaluation) -> None:
     }]  # fmt: skip
 
 
-def test_quota_holds_the_peak_the_readme_states(prod: Evaluation) -> None:
-    """The quota object carries the configured ceiling, and the peak the README's
+def test_quota_holds_the_peak_the_services_page_states(prod: Evaluation) -> None:
+    """The quota object carries the configured ceiling, and the peak that docs/services.md's
     table states for prod is what the model computes (the fit itself is refused
     before deploy: see the quota cases in tests/test_config.py)."""
     from harness import ROOT
@@ -77,7 +77,8 @@ def test_quota_holds_the_peak_the_readme_states(prod: Evaluation) -> None:
     limits = manifest(prod, "LimitRange")["spec"]["limits"][0]
     assert limits["type"] == "Container" and "memory" in limits["default"]
     peak = settings_from_files("prod").services["admin"].peak_footprint()
-    row = next(line for line in (ROOT / "README.md").read_text().splitlines() if line.startswith("| prod | "))
+    page = (ROOT / "docs" / "services.md").read_text()
+    row = next(line for line in page.splitlines() if line.startswith("| prod | "))
     stated = [cell.split(" / ")[0] for cell in row.strip("| ").split(" | ")[1:]]
     mib = 2**20
     assert stated == [str(peak.pods), f"{int(peak.cpu * 1000)}m", f"{int(peak.memory / mib)}Mi",

@@ -56,9 +56,9 @@ class DatadogSettings(Model):
         default_factory=MonitorThresholds, description="How long each condition lasts before its monitor alerts."
     )
     runbook_url: str = Field(
-        "https://github.com/example-org/aks-platform/blob/main/README.md",
+        "https://github.com/example-org/aks-platform/blob/main/docs/operations.md",
         pattern=r"^https://",
-        description="The README whose Runbook sections every monitor message links to.",
+        description="The page whose Runbook sections every monitor message links to (docs/operations.md).",
     )
 
     @field_validator("site")

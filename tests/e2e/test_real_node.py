@@ -6,7 +6,7 @@ its admin service in real containers on a real kubelet with containerd and runc
 only mark pods Running, could not show any of it.
 
 The stack file is the repository's Pulumi.dev.yaml plus what a person sets to
-run the dev stack on the real node (README, "The real node"):
+run the dev stack on the real node (docs/testing.md, "The real node"):
 - `platform:local.realNode: true` and `platform:local.images`, which map the
   admin app to the project's stand-in (devenv/standin) and nginx-unprivileged to
   Debian's nginx-light; the program adds the node's toleration and nodeSelector
@@ -58,7 +58,7 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parents[2]
 NS = "admin"
-# What a person writes in the dev stack file to run it on the real node (README).
+# What a person writes in the dev stack file to run it on the real node (docs/dev-loop.md, "Real pods").
 REAL_NODE_LOCAL = {
     "realNode": True,
     "images": [
