@@ -37,8 +37,10 @@ setup: $(VENV)/.installed $(CHECKOV_VENV)/.installed ## Install the Python depen
 # data-plane test. Without it that test is skipped with a warning, and fails under CI.
 # The real node (devenv/real_node.py) needs containerd, runc and the CNI plugins; its
 # images (devenv/images.py) are built from Debian packages with mmdebstrap and umoci.
-SYSTEM_PACKAGES := nginx containerd runc containernetworking-plugins umoci mmdebstrap
-system-deps: ## Install the OS packages the tests use (Debian: nginx, containerd, runc, CNI, umoci, mmdebstrap)
+# Its data plane (devenv/dataplane.py): nft for kube-proxy and the network's guard,
+# iptables and ipset for kube-router's firewall, conntrack for kube-proxy.
+SYSTEM_PACKAGES := nginx containerd runc containernetworking-plugins umoci mmdebstrap nftables iptables ipset conntrack
+system-deps: ## Install the OS packages the tests use (Debian: nginx, containerd, runc, CNI, umoci, mmdebstrap, nftables, ipset)
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -z "$$missing" ]; then echo "system packages present: $(SYSTEM_PACKAGES)"; else \
 	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \

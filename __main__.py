@@ -36,11 +36,13 @@ if settings.target == "aks":
     pulumi.export("resourceGroupName", cluster.resource_group_name)
     pulumi.export("oidcIssuerUrl", cluster.oidc_issuer_url)
     pods = PodRuntime()
+    protected: tuple[str, ...] = ()
 else:
     from components.local.cluster import LocalCluster, LocalClusterArgs
 
     cluster = LocalCluster("local", LocalClusterArgs(settings=settings.local))
     pods = cluster.pods
+    protected = cluster.protected_addresses
 
 # Every Kubernetes object goes through this one explicit provider.
 on_cluster = pulumi.ResourceOptions(providers=[cluster.provider])
@@ -51,6 +53,7 @@ facts = ClusterFacts(
     # Where app pods send DogStatsD and traces: the node agents' local Service.
     datadog_agent_host=LOCAL_SERVICE_HOST if settings.datadog.enabled else None,
     pods=pods,
+    protected_addresses=protected,
 )
 
 services = {

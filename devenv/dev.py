@@ -248,7 +248,7 @@ def cluster_target(stack_file: Path) -> tuple[Path, str]:
 
 
 # What the real node runs and its images are built with: `make system-deps` installs them.
-REAL_NODE_PROGRAMS = ("containerd", "runc", "umoci", "mmdebstrap")
+REAL_NODE_PROGRAMS = ("containerd", "runc", "umoci", "mmdebstrap", "nft", "iptables", "ipset", "conntrack")
 
 
 def require_real_node_host() -> None:

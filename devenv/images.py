@@ -103,6 +103,8 @@ def images() -> list[Image]:
             workdir="/app",
         ),
         *datadog_standins(),
+        # The local cluster's DNS (devenv/dataplane.py): the static CoreDNS toolchain/build.sh makes.
+        Image("coredns", files={"/coredns": (tools_bin() / "coredns", 0o755)}, entrypoint=("/coredns",)),
     ]
 
 

@@ -6,8 +6,10 @@ are kwok fakes that run pods instantly and report them Running and Ready.
     python -m devenv.local_cluster down              stop everything, delete its state
     python -m devenv.local_cluster status            what runs, and the nodes
     python -m devenv.local_cluster add-node          one more kwok node
-    python -m devenv.local_cluster up --real-node    also one real node (root, Linux;
+    python -m devenv.local_cluster up --real-node    also one real node and its data plane (root, Linux;
                                                       or LOCAL_CLUSTER_REAL_NODE=1): devenv/real_node.py
+    python -m devenv.local_cluster add-real-node     one more real node (the surge node of an upgrade)
+    python -m devenv.local_cluster remove-real-node NAME   stop a real node and delete its Node
 
 State, certificates, the kubeconfig and logs live in one directory:
 $LOCAL_CLUSTER_DIR, default ~/.cache/aks-platform-local (logs in logs/).
@@ -32,21 +34,24 @@ from pathlib import Path
 
 from devenv import procs
 from devenv.locking import exclusive
-from devenv.paths import LOCAL_CONTEXT, local_cluster_dir, real_node_dir, tools_bin
+from devenv.node_network import NodeNetwork, service_cidr
+from devenv.paths import LOCAL_CONTEXT, local_cluster_dir, port_offset, real_node_dir, tools_bin
 
 CONTEXT = LOCAL_CONTEXT
 # All on 127.0.0.1. LOCAL_CLUSTER_PORT_OFFSET moves every port, so a second
 # cluster (the end-to-end tests') can run beside yours.
-_OFFSET = int(os.environ.get("LOCAL_CLUSTER_PORT_OFFSET", "0"))
+_OFFSET = port_offset()
 # API server, etcd client/peer/metrics, controller-manager, scheduler, kwok.
 BASE_PORTS = (16443, 23790, 23800, 23810, 20257, 20259, 10247)
 (API_PORT, ETCD_CLIENT_PORT, ETCD_PEER_PORT, ETCD_METRICS_PORT, CONTROLLER_MANAGER_PORT, SCHEDULER_PORT, KWOK_PORT) = (
     port + _OFFSET for port in BASE_PORTS
 )
-SERVICE_CIDR = "10.96.0.0/16"
+SERVICE_CIDR = service_cidr(_OFFSET)
 POD_CIDR = "10.244.0.1/16"
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
-REAL_NODE_COMPONENTS = ("containerd", "kubelet")
+# The real nodes' network (devenv/node_network.py) and the relay that lets it reach the API server.
+NETWORK = NodeNetwork(_OFFSET, API_PORT)
+API_RELAY = "api-relay"
 FAKE_NODE_ANNOTATION = "kwok.x-k8s.io/node"
 # The first node stands in for the AKS system pool and carries its taint, so
 # the tests see that the Datadog agent lands on tainted nodes too.
@@ -100,24 +105,51 @@ def _openssl(*args: str) -> None:
     subprocess.run(["openssl", *args], check=True, capture_output=True)
 
 
+def _server_names() -> str:
+    """Every name the API server is reached by: loopback, the `kubernetes` Service's
+    ClusterIP (pods), and the node link's relay (the real nodes' processes)."""
+    import ipaddress
+
+    kubernetes_ip = ipaddress.ip_network(SERVICE_CIDR)[1]
+    names = ["IP:127.0.0.1", "DNS:localhost", f"IP:{kubernetes_ip}", f"IP:{NETWORK.host_ip}",
+             "DNS:kubernetes", "DNS:kubernetes.default", "DNS:kubernetes.default.svc",
+             "DNS:kubernetes.default.svc.cluster.local"]  # fmt: skip
+    return "subjectAltName=" + ",".join(names) + "\n"
+
+
+def _signed(c: Path, name: str, subject: str, ca: str, extensions: str) -> None:
+    """`name`.key and `name`.crt, signed by the CA `ca` (its .crt and .key in `c`)."""
+    (c / f"{name}.ext").write_text(extensions)
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", subject,
+             "-keyout", str(c / f"{name}.key"), "-out", str(c / f"{name}.csr"))  # fmt: skip
+    _openssl("x509", "-req", "-in", str(c / f"{name}.csr"), "-CA", str(c / f"{ca}.crt"), "-CAkey", str(c / f"{ca}.key"),
+             "-CAcreateserial", "-days", "3650", "-extfile", str(c / f"{name}.ext"),
+             "-out", str(c / f"{name}.crt"))  # fmt: skip
+
+
 def make_certificates(paths: Paths) -> None:
-    """A throwaway CA, the API server's serving certificate and the service-account key pair."""
+    """Throwaway CAs and certificates, each made once: the cluster CA, the API server's
+    serving certificate (remade when the names it must carry change), the service-account
+    key pair, the API server's client certificate for the kubelets, and the front-proxy
+    CA and client the aggregation layer (metrics-server) trusts."""
     c = paths.certs
-    if (c / "apiserver.crt").exists():
-        return
     c.mkdir(parents=True, exist_ok=True)
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650", "-subj", "/CN=aks-platform-local-ca",
-             "-keyout", str(c / "ca.key"), "-out", str(c / "ca.crt"))  # fmt: skip
-    (c / "apiserver.ext").write_text(
-        "subjectAltName=IP:127.0.0.1,DNS:localhost,IP:10.96.0.1,DNS:kubernetes.default.svc\n"
-    )
-    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=kube-apiserver",
-             "-keyout", str(c / "apiserver.key"), "-out", str(c / "apiserver.csr"))  # fmt: skip
-    _openssl("x509", "-req", "-in", str(c / "apiserver.csr"), "-CA", str(c / "ca.crt"), "-CAkey", str(c / "ca.key"),
-             "-CAcreateserial", "-days", "3650", "-extfile", str(c / "apiserver.ext"),
-             "-out", str(c / "apiserver.crt"))  # fmt: skip
-    _openssl("genrsa", "-out", str(c / "sa.key"), "2048")
-    _openssl("rsa", "-in", str(c / "sa.key"), "-pubout", "-out", str(c / "sa.pub"))
+    for ca, subject in (("ca", "/CN=aks-platform-local-ca"), ("front-proxy-ca", "/CN=aks-platform-front-proxy-ca")):
+        if not (c / f"{ca}.crt").exists():
+            _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650", "-subj", subject,
+                     "-keyout", str(c / f"{ca}.key"), "-out", str(c / f"{ca}.crt"))  # fmt: skip
+    ext = c / "apiserver.ext"
+    if not (c / "apiserver.crt").exists() or not ext.exists() or ext.read_text() != _server_names():
+        _signed(c, "apiserver", "/CN=kube-apiserver", "ca", _server_names())
+    client = "extendedKeyUsage=clientAuth\n"
+    if not (c / "apiserver-kubelet-client.crt").exists():
+        # system:masters: the API server may do anything on a kubelet (exec, logs, metrics).
+        _signed(c, "apiserver-kubelet-client", "/O=system:masters/CN=kube-apiserver-kubelet-client", "ca", client)
+    if not (c / "front-proxy-client.crt").exists():
+        _signed(c, "front-proxy-client", "/CN=front-proxy-client", "front-proxy-ca", client)
+    if not (c / "sa.key").exists():
+        _openssl("genrsa", "-out", str(c / "sa.key"), "2048")
+        _openssl("rsa", "-in", str(c / "sa.key"), "-pubout", "-out", str(c / "sa.pub"))
 
 
 def make_tokens(paths: Paths) -> dict[str, str]:
@@ -135,14 +167,15 @@ def make_tokens(paths: Paths) -> dict[str, str]:
     return tokens
 
 
-def write_kubeconfig(path: Path, token: str, ca: Path, context: str = CONTEXT) -> None:
+def write_kubeconfig(path: Path, token: str, ca: Path, context: str = CONTEXT, host: str = "127.0.0.1") -> None:
+    """`host`: where the API server is reached; the real nodes' network reaches it at its relay."""
     import yaml
 
     config = {
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [
-            {"name": context, "cluster": {"server": f"https://127.0.0.1:{API_PORT}", "certificate-authority": str(ca)}}
+            {"name": context, "cluster": {"server": f"https://{host}:{API_PORT}", "certificate-authority": str(ca)}}
         ],
         "users": [{"name": f"{context}-admin", "user": {"token": token}}],
         "contexts": [{"name": context, "context": {"cluster": context, "user": f"{context}-admin"}}],
@@ -256,6 +289,24 @@ def _apiserver_args(paths: Paths) -> list[str]:
         f"--service-cluster-ip-range={SERVICE_CIDR}",
         "--authorization-mode=RBAC",
         "--allow-privileged=true",
+        # The `kubernetes` Service's endpoint: the relay on the real nodes' link, which pods
+        # reach (the server itself stays on loopback; devenv/forwarder.py relays).
+        f"--advertise-address={NETWORK.host_ip}",
+        # Kubelets by node IP first (a real node's name does not resolve), with a client
+        # certificate, since they admit no anonymous caller (devenv/real_node.py).
+        "--kubelet-preferred-address-types=InternalIP,Hostname",
+        f"--kubelet-client-certificate={c / 'apiserver-kubelet-client.crt'}",
+        f"--kubelet-client-key={c / 'apiserver-kubelet-client.key'}",
+        # The aggregation layer, for metrics-server (Kubernetes docs, "Configure the
+        # Aggregation Layer"), dialling its EndpointSlice address, not the ClusterIP.
+        f"--requestheader-client-ca-file={c / 'front-proxy-ca.crt'}",
+        "--requestheader-allowed-names=front-proxy-client",
+        "--requestheader-username-headers=X-Remote-User",
+        "--requestheader-group-headers=X-Remote-Group",
+        "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+        f"--proxy-client-cert-file={c / 'front-proxy-client.crt'}",
+        f"--proxy-client-key-file={c / 'front-proxy-client.key'}",
+        "--enable-aggregator-routing=true",
         "--enable-priority-and-fairness=false",
         "--profiling=false",
     ]
@@ -372,22 +423,96 @@ def up(paths: Paths, nodes: int, real_node: bool = False) -> None:
     log(f"ready: kubeconfig {paths.kubeconfig}, context {CONTEXT}, {len(existing_nodes(paths))} nodes")
 
 
-def _real_node(paths: Paths):  # type: ignore[no-untyped-def]
-    from devenv.real_node import RealNode
+def _real_nodes(paths: Paths):  # type: ignore[no-untyped-def]
+    from devenv import real_node
 
-    return RealNode(paths.real_node, _OFFSET)
+    return real_node.existing(paths.real_node, NETWORK)
 
 
-def _real_node_up(paths: Paths) -> None:
-    from devenv import images, real_node
+def _node_kubeconfig(paths: Paths) -> Path:
+    """How processes in the real nodes' network reach the API server: through its relay."""
+    return paths.root / "node.kubeconfig"
 
-    built = images.build_all()
 
+def _start_process(paths: Paths):  # type: ignore[no-untyped-def]
     def start(name: str, command: list[str]) -> None:
         _start(paths, name, [], command=command)
 
-    real_node.up(_real_node(paths), start, paths.kubeconfig, built)
-    _wait(lambda: _real_node(paths).name in existing_nodes(paths), "the real node to register; see logs/kubelet.log")
+    return start
+
+
+def _real_node_up(paths: Paths) -> None:
+    """The real nodes' network and API relay, the first real node (or the ones already
+    there, resumed), then the data plane (devenv/dataplane.py)."""
+    from devenv import dataplane, images, real_node
+
+    real_node.check_host()
+    built = images.build_all()
+    NETWORK.up()
+    _start(paths, API_RELAY, [], command=[sys.executable, "-m", "devenv.forwarder",
+                                          f"{NETWORK.host_ip}:{API_PORT}", f"127.0.0.1:{API_PORT}"])  # fmt: skip
+    write_kubeconfig(_node_kubeconfig(paths), make_tokens(paths)["admin"], paths.certs / "ca.crt", host=NETWORK.host_ip)
+    nodes = _real_nodes(paths) or [real_node.RealNode(paths.real_node, NETWORK, 0)]
+    for node in nodes:
+        _real_node_start(paths, node, built)
+    coredns = next(ref for ref in built if "/coredns:" in ref)
+    dataplane.up(NETWORK, _start_process(paths), _api(paths).api_client, _node_kubeconfig(paths),
+                 paths.root / "data-plane", coredns, _OFFSET)  # fmt: skip
+    _wait(_dns_ready(paths), "CoreDNS to be ready on a real node; see `kubectl -n kube-system get pods`", timeout=90)
+
+
+def _real_node_start(paths: Paths, node, built: dict[str, Path]) -> None:  # type: ignore[no-untyped-def]
+    from devenv import real_node
+
+    real_node.up(node, _start_process(paths), _node_kubeconfig(paths), paths.certs / "ca.crt", built)
+    _wait(lambda: node.name in existing_nodes(paths), f"{node.name} to register; see logs/{node.processes[1]}.log")
+
+
+def _dns_ready(paths: Paths):  # type: ignore[no-untyped-def]
+    def ready() -> bool:
+        pods = _api(paths).list_namespaced_pod("kube-system", label_selector="k8s-app=kube-dns").items
+        return any(any(c.type == "Ready" and c.status == "True" for c in p.status.conditions or []) for p in pods)
+
+    return ready
+
+
+def add_real_node(paths: Paths) -> str:
+    """One more real node beside those running (the surge node of an upgrade)."""
+    from devenv import images, real_node
+
+    nodes = _real_nodes(paths)
+    if not nodes:
+        raise SystemExit("no real node runs: start the cluster with `up --real-node` first")
+    node = real_node.RealNode(paths.real_node, NETWORK, max(n.index for n in nodes) + 1)
+    _real_node_start(paths, node, images.build_all())
+    _wait_nodes_ready(paths)
+    return node.name
+
+
+def remove_real_node(paths: Paths, name: str) -> None:
+    """Stop a real node and delete its Node object (the last step of a node's replacement)."""
+    from devenv import real_node
+
+    node = next((n for n in _real_nodes(paths) if n.name == name), None)
+    if node is None:
+        raise SystemExit(f"no real node {name!r} (there are: {', '.join(n.name for n in _real_nodes(paths))})")
+    real_node.down(node, lambda process: _stop(paths, process))
+    shutil.rmtree(node.root, ignore_errors=True)
+    with contextlib.suppress(Exception):
+        _api(paths).delete_node(name)
+    log(f"removed real node {name}")
+
+
+def _real_nodes_down(paths: Paths) -> None:
+    from devenv import dataplane, real_node
+
+    for name in dataplane.PROCESSES:
+        _stop(paths, name)
+    for node in _real_nodes(paths):
+        real_node.down(node, lambda process: _stop(paths, process))
+    _stop(paths, API_RELAY)
+    NETWORK.down()
+    real_node.remove_host_leftovers(paths.real_node)
 
 
 def _wait(condition, what: str, timeout: float = 60) -> None:  # type: ignore[no-untyped-def]
@@ -485,10 +610,8 @@ def free_port_offset(start: int = 300, step: int = 37, attempts: int = 60) -> in
 
 
 def down(paths: Paths) -> None:
-    if paths.real_node.exists():
-        from devenv import real_node
-
-        real_node.down(_real_node(paths), lambda name: _stop(paths, name))
+    if paths.real_node.exists() or NETWORK.exists():
+        _real_nodes_down(paths)
     for name in reversed(COMPONENTS):
         _stop(paths, name)
     if paths.root.exists():
@@ -496,8 +619,18 @@ def down(paths: Paths) -> None:
         log(f"removed {paths.root}")
 
 
+def real_node_processes(paths: Paths) -> tuple[str, ...]:
+    """What runs for the real nodes: the relay, each node's containerd and kubelet, the data plane."""
+    from devenv import dataplane
+
+    nodes = _real_nodes(paths)
+    if not nodes:
+        return ()
+    return (API_RELAY, *(name for node in nodes for name in node.processes), *dataplane.PROCESSES)
+
+
 def status(paths: Paths) -> int:
-    names = COMPONENTS + (REAL_NODE_COMPONENTS if paths.real_node.exists() else ())
+    names = COMPONENTS + real_node_processes(paths)
     running = {name: _pid(paths, name) for name in names}
     for name, pid in running.items():
         print(f"{name:26} {'running, pid ' + str(pid) if pid else 'stopped'}")
@@ -510,13 +643,14 @@ def status(paths: Paths) -> int:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m devenv.local_cluster", description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=["up", "down", "status", "add-node"])
+    parser.add_argument("command", choices=["up", "down", "status", "add-node", "add-real-node", "remove-real-node"])
+    parser.add_argument("name", nargs="?", help="remove-real-node: the real node to remove, e.g. real-0")
     parser.add_argument("--nodes", type=int, default=int(os.environ.get("LOCAL_CLUSTER_NODES", 3)))
     parser.add_argument(
         "--real-node",
         action="store_true",
         default=os.environ.get("LOCAL_CLUSTER_REAL_NODE") == "1",
-        help="also run one real kubelet node (root, Linux): devenv/real_node.py",
+        help="also run a real kubelet node with its data plane (root, Linux): devenv/real_node.py",
     )
     args = parser.parse_args(argv[1:])
     paths = Paths(default_dir())
@@ -529,6 +663,10 @@ def main(argv: list[str]) -> int:
             up(paths, args.nodes, real_node=args.real_node)
         elif args.command == "down":
             down(paths)
+        elif args.command == "add-real-node":
+            print(add_real_node(paths))
+        elif args.command == "remove-real-node":
+            remove_real_node(paths, args.name or "")
         else:
             add_node(paths)
     return 0

@@ -23,6 +23,12 @@ def tools_bin() -> Path:
     return Path(out.stdout.strip().splitlines()[-1])
 
 
+def port_offset() -> int:
+    """LOCAL_CLUSTER_PORT_OFFSET: moves the local cluster's ports, network and ranges, so a
+    second cluster (the end-to-end tests') runs beside yours."""
+    return int(os.environ.get("LOCAL_CLUSTER_PORT_OFFSET", "0"))
+
+
 def dev_stack_file() -> Path:
     """The dev stack's config: Pulumi.dev.yaml, or your own overlay file in $DEV_STACK_FILE."""
     return Path(os.environ.get("DEV_STACK_FILE") or ROOT / "Pulumi.dev.yaml")

@@ -1,15 +1,19 @@
-"""One real node beside the kwok nodes: a kubelet (toolchain/build.sh) with
-Debian's containerd and runc, running real containers from the images in
-devenv/images.py. Linux and root only; used by `local_cluster up --real-node`.
+"""Real nodes beside the kwok nodes: each a kubelet (toolchain/build.sh) with its own
+Debian containerd and runc, running real containers from the images in
+devenv/images.py. Linux and root only; used by `local_cluster up --real-node` and
+`add-real-node`.
 
-Everything is private to the cluster directory and removed by `down`: the
+Every real node of a cluster lives in the cluster's network namespace and on its
+bridge (devenv/node_network.py), with the same node IP and a pod range of its own.
+Everything else is private to the node's directory and removed by `down`: the
 containerd root, state and socket, the kubelet's root and certificates, the CNI
-config and IP allocations, a cgroup under every v1 hierarchy, and a bridge with
-an address from a test range. No host sysctl, ip_forward or iptables setting
-changes: the kubelet runs in its own mount namespace where the three sysctls it
-insists on writing are files of ours; makeIPTablesUtilChains is off; the CNI
-bridge has no gateway and no masquerade, so pods reach nothing but each other
-and this host over the bridge. Settings and pitfalls: shared/notes/real-node-facts.md.
+config and IP allocations, and a cgroup under every v1 hierarchy. No host sysctl,
+ip_forward or iptables setting changes: the kubelet runs in its own mount namespace
+where the three sysctls it insists on writing are files of ours; makeIPTablesUtilChains
+is off; the CNI bridge has no gateway and no masquerade. The kubelet's API is closed
+to anonymous callers: the API server and metrics-server authenticate, and the kubelet
+asks the API server (webhook) whether they may. Settings and pitfalls:
+shared/notes/real-node-facts.md and data-plane-facts.md.
 
 The node is tainted REAL_NODE_TAINT, so only pods that tolerate it land on it:
 the services' pods and the Cluster Agent when the dev stack asks (`local.realNode`),
@@ -24,22 +28,28 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from devenv.node_network import NodeNetwork
 from devenv.paths import tools_bin
 from settings.types import split_image
+
+CLUSTER_DOMAIN = "cluster.local"
 
 REAL_NODE_LABEL = "platform/real-node"
 REAL_NODE_TAINT = {"key": REAL_NODE_LABEL, "value": "true", "effect": "NoSchedule"}
 CGROUP_V1 = Path("/sys/fs/cgroup")
 CNI_BIN = "/usr/lib/cni"
 # Created by the kubelet and containerd whatever their flags say (facts note); removed
-# by `down` when they did not exist before `up`.
+# by the last cluster's `down` when they did not exist before the first cluster's `up`.
 HOST_LEFTOVERS = ("/var/lib/kubelet", "/var/lib/cni", "/run/containerd", "/var/log/containers", "/var/log/pods")
+# Which local clusters have real nodes up, and which of HOST_LEFTOVERS they made: one
+# record for the machine (in /run: gone at reboot, with every cluster's processes).
+HOST_RECORD = Path("/run/aks-platform/real-node-host.json")
 # What a pod's hostPath may show of the host itself: read-only views of the kernel's state
 # (the Datadog agent's /proc and cgroups, mounted read-only by its DaemonSet).
 HOST_VIEWS = ("/proc", "/sys/fs/cgroup")
@@ -58,40 +68,40 @@ def log(message: str) -> None:
 
 @dataclass(frozen=True)
 class RealNode:
-    root: Path
-    """The cluster directory's node/ subdirectory."""
-    offset: int
-    """The cluster's port offset: makes the bridge, subnet, cgroup and ports unique per cluster."""
+    shared: Path
+    """The cluster directory's node/ subdirectory, which all its real nodes share."""
+    network: NodeNetwork
+    index: int = 0
+    """0 for the first real node; more come with `local_cluster add-real-node`."""
 
     @property
     def name(self) -> str:
-        # The API server reaches the kubelet by the node's hostname, which resolves to loopback.
-        return socket.gethostname()
+        return f"real-{self.index}"
 
     @property
-    def bridge(self) -> str:
-        return f"aksrn{self.offset % 100000}"  # <= 15 characters, as Linux requires
+    def root(self) -> Path:
+        return self.shared / self.name
 
     @property
-    def subnet_prefix(self) -> str:
-        # 10.254.0.0/16: an address block no route here uses (checked at up).
-        return f"10.254.{self.offset % 250}"
-
-    @property
-    def node_ip(self) -> str:
-        return f"{self.subnet_prefix}.1"
+    def offset(self) -> int:
+        return self.network.offset
 
     @property
     def cgroup(self) -> str:
-        return f"aks-real-node-{self.offset}"
+        return f"aks-real-node-{self.offset}-{self.index}"
 
     @property
     def kubelet_port(self) -> int:
-        return 10350 + self.offset
+        return 10350 + self.offset + self.index
 
     @property
     def sock(self) -> Path:
         return self.root / RUN_DIR / "containerd.sock"
+
+    @property
+    def processes(self) -> tuple[str, str]:
+        """The names its containerd and kubelet run under (their pid and log files)."""
+        return f"containerd-{self.name}", f"kubelet-{self.name}"
 
     def dir(self, name: str) -> Path:
         return self.root / name
@@ -136,39 +146,57 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 
 
 def _cni_config(node: RealNode) -> dict:
-    # isGateway/ipMasq false: no route off the bridge, no NAT rule, ip_forward untouched
+    # isGateway/ipMasq false: no default route in pods and no NAT rule
     # (containernetworking/plugins plugins/main/bridge/bridge.go: both default false).
+    # Pods route only what they must through the node IP: Services (kube-proxy
+    # translates them there) and the host's link (replies to the host's requests).
+    # hairpinMode: a Service whose endpoint is the sending pod itself (data-plane facts note).
+    network = node.network
+    first, last = network.pod_range(node.index)
     return {
         "cniVersion": "0.4.0",
         "name": "real-node",
         "plugins": [
             {
                 "type": "bridge",
-                "bridge": node.bridge,
+                "bridge": network.bridge,
                 "isGateway": False,
                 "ipMasq": False,
-                "hairpinMode": False,
+                "hairpinMode": True,
                 "ipam": {
                     "type": "host-local",
-                    "ranges": [[{"subnet": f"{node.subnet_prefix}.0/24", "gateway": node.node_ip}]],
+                    "ranges": [[{"subnet": network.block, "rangeStart": first, "rangeEnd": last,
+                                 "gateway": network.node_ip}]],
+                    "routes": [{"dst": network.service_cidr, "gw": network.node_ip},
+                               {"dst": network.link, "gw": network.node_ip}],
                     "dataDir": str(node.dir("cni-ipam")),
                 },
             }
         ],
-    }
+    }  # fmt: skip
 
 
-def _kubelet_config(node: RealNode) -> dict:
+def _kubelet_config(node: RealNode, client_ca: Path) -> dict:
     return {
         "apiVersion": "kubelet.config.k8s.io/v1beta1",
         "kind": "KubeletConfiguration",
-        "address": "127.0.0.1",
+        # On the node IP, which the API server and metrics-server dial (InternalIP first).
+        "address": node.network.node_ip,
         "port": node.kubelet_port,
         "readOnlyPort": 0,
         "healthzPort": 0,
-        # Loopback only; the API server is its one client (facts note: anonymous AlwaysAllow).
-        "authentication": {"anonymous": {"enabled": True}, "webhook": {"enabled": False}},
-        "authorization": {"mode": "AlwaysAllow"},
+        # Closed to anonymous callers, whoever reaches the bridge: a caller shows a client
+        # certificate of the cluster's CA or a token the API server vouches for, and the API
+        # server decides what it may do (kubernetes v1.34.4 pkg/kubelet/apis/config
+        # KubeletAuthentication, KubeletAuthorization; the Webhook modes).
+        "authentication": {
+            "anonymous": {"enabled": False},
+            "webhook": {"enabled": True},
+            "x509": {"clientCAFile": str(client_ca)},
+        },
+        "authorization": {"mode": "Webhook"},
+        "clusterDNS": [node.network.dns_ip],
+        "clusterDomain": CLUSTER_DOMAIN,
         "containerRuntimeEndpoint": f"unix://{node.sock}",
         "cgroupDriver": "cgroupfs",
         "cgroupRoot": f"/{node.cgroup}",
@@ -190,16 +218,19 @@ def _kubelet_config(node: RealNode) -> dict:
     }
 
 
-def pod_host_path(root: Path, path: str) -> str:
-    """Where a pod on the node at `root` finds the host path `path`: the host's own only
-    for HOST_VIEWS; the node's own containerd socket directory and pod logs for theirs;
-    anything else in a directory of the node's, so a pod never writes to the host
-    (containerd's CRI makes a missing source as a directory, containerd v1.6
-    pkg/cri/opts/spec_linux.go WithMounts) and everything goes with `down`."""
-    own = {"/run/containerd": root / RUN_DIR, "/var/log/pods": root / POD_LOGS_DIR}
+def pod_host_path(shared: Path, path: str) -> str:
+    """Where a pod on a real node finds the host path `path` (`shared`: the cluster's
+    node/ directory): the host's own only for HOST_VIEWS; the first real node's
+    containerd socket directory and pod logs for theirs (a DaemonSet has one spec for
+    every node: the Datadog stand-in reads neither); anything else in a directory of
+    the cluster's, so a pod never writes to the host (containerd's CRI makes a missing
+    source as a directory, containerd v1.6 pkg/cri/opts/spec_linux.go WithMounts) and
+    everything goes with `down`."""
+    first = shared / "real-0"
+    own = {"/run/containerd": first / RUN_DIR, "/var/log/pods": first / POD_LOGS_DIR}
     if any(path == view or path.startswith(f"{view}/") for view in HOST_VIEWS):
         return path
-    return str(own.get(path, root / "host" / path.lstrip("/")))
+    return str(own.get(path, shared / "host" / path.lstrip("/")))
 
 
 # ---------------------------------------------------------------- helpers
@@ -224,16 +255,6 @@ def _make_cgroups(node: RealNode) -> None:
                 (path / f).write_text((path.parent / f).read_text())
 
 
-def _make_bridge(node: RealNode) -> None:
-    routes = _run("ip", "-4", "route", "show").stdout
-    if "10.254." in routes and node.bridge not in routes:
-        raise SystemExit(f"10.254.0.0/16 is routed on this machine already; the real node needs it:\n{routes}")
-    if _run("ip", "link", "show", node.bridge, check=False).returncode != 0:
-        _run("ip", "link", "add", node.bridge, "type", "bridge")
-        _run("ip", "addr", "add", f"{node.node_ip}/24", "dev", node.bridge)
-    _run("ip", "link", "set", node.bridge, "up")
-
-
 def _tunables_dir(node: RealNode) -> Path:
     d = node.dir("sysctl")
     d.mkdir(parents=True, exist_ok=True)
@@ -254,13 +275,14 @@ def _kubelet_command(node: RealNode, kubeconfig: Path) -> list[str]:
             f"--kubeconfig={kubeconfig}",
             f"--root-dir={node.dir('kubelet')}",
             f"--cert-dir={node.dir('kubelet-pki')}",
-            f"--node-ip={node.node_ip}",
+            f"--node-ip={node.network.node_ip}",
+            f"--hostname-override={node.name}",
             f"--node-labels={REAL_NODE_LABEL}=true,type=real",
             "--v=1",
         ]
     )
     # Private copies of /proc's mounts first, so the sysctl binds never reach the host.
-    return [
+    return node.network.command(
         "unshare",
         "-m",
         "--propagation",
@@ -268,7 +290,7 @@ def _kubelet_command(node: RealNode, kubeconfig: Path) -> list[str]:
         "sh",
         "-c",
         f"mount --make-rprivate /proc && {binds} && exec {kubelet}",
-    ]
+    )
 
 
 def _shared_mount(path: Path) -> None:
@@ -296,30 +318,36 @@ def _is_mountpoint(path: Path) -> bool:
 # ----------------------------------------------------------------- up/down
 
 
-def up(node: RealNode, start, kubeconfig: Path, images: dict[str, Path]) -> None:  # type: ignore[no-untyped-def]
-    """`start(name, args)` is the cluster's own process starter (pid file, log)."""
+def check_host() -> None:
     if os.geteuid() != 0:
-        raise SystemExit("the real node needs root (containerd, mounts, cgroups, a bridge)")
+        raise SystemExit("the real node needs root (containerd, mounts, cgroups, a network namespace)")
     if not (CGROUP_V1 / "memory" / "cgroup.procs").exists():
         raise SystemExit("the real node needs cgroup v1 hierarchies under /sys/fs/cgroup (as on these machines)")
+
+
+def up(node: RealNode, start, kubeconfig: Path, client_ca: Path, images: dict[str, Path]) -> None:  # type: ignore[no-untyped-def]
+    """One node, in the cluster's network (which must be up). `start(name, command)` is the
+    cluster's own process starter (pid file, log); `kubeconfig` reaches the API server from
+    inside the network; `client_ca` signs the clients the kubelet lets in."""
+    check_host()
     node.root.mkdir(parents=True, exist_ok=True)
-    _record_host_leftovers(node)
+    _record_host_leftovers(node.shared)
     for d in (RUN_DIR, "cni", "cni-ipam", POD_LOGS_DIR, "volume-plugins", "opt"):
         node.dir(d).mkdir(parents=True, exist_ok=True)
     _make_cgroups(node)
-    _make_bridge(node)
     _shared_mount(node.dir("kubelet"))
     pause = next(ref for ref in images if "/pause:" in ref)
     node.dir("containerd.toml").write_text(_containerd_config(node, pause))
     (node.dir("cni") / "10-real-node.conflist").write_text(json.dumps(_cni_config(node), indent=2))
-    node.dir("kubelet-config.json").write_text(json.dumps(_kubelet_config(node), indent=2))
-    start("containerd", ["containerd", "--config", str(node.dir("containerd.toml"))])
+    node.dir("kubelet-config.json").write_text(json.dumps(_kubelet_config(node, client_ca), indent=2))
+    containerd, kubelet = node.processes
+    start(containerd, node.network.command("containerd", "--config", str(node.dir("containerd.toml"))))
     _wait_for_socket(node)
     for ref, tarball in images.items():
         _run("ctr", "--address", str(node.sock), "-n", "k8s.io", "images", "import",
              "--base-name", split_image(ref)[0], str(tarball))  # fmt: skip
-    log(f"imported {len(images)} images into containerd")
-    start("kubelet", _kubelet_command(node, kubeconfig))
+    log(f"{node.name}: imported {len(images)} images into its containerd")
+    start(kubelet, _kubelet_command(node, kubeconfig))
 
 
 def _wait_for_socket(node: RealNode, timeout: float = 30) -> None:
@@ -331,10 +359,26 @@ def _wait_for_socket(node: RealNode, timeout: float = 30) -> None:
     raise SystemExit("containerd did not start; see logs/containerd.log")
 
 
-def _record_host_leftovers(node: RealNode) -> None:
-    record = node.dir("host-leftovers.json")
-    if not record.exists():
-        record.write_text(json.dumps([p for p in HOST_LEFTOVERS if not Path(p).exists()]))
+@contextlib.contextmanager
+def _host_record() -> Iterator[dict]:
+    """The machine's record, read and written under an exclusive lock (clusters come and
+    go concurrently: the end-to-end suite's beside a developer's own)."""
+    import fcntl
+
+    HOST_RECORD.parent.mkdir(parents=True, exist_ok=True)
+    with open(HOST_RECORD.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        record = json.loads(HOST_RECORD.read_text()) if HOST_RECORD.exists() else {"clusters": [], "made": []}
+        yield record
+        HOST_RECORD.write_text(json.dumps(record))
+
+
+def _record_host_leftovers(shared: Path) -> None:
+    """This cluster uses the host directories; those that do not exist yet are made by
+    real nodes (the first one's kubelet or containerd), for the last cluster to remove."""
+    with _host_record() as record:
+        record["made"] = sorted({*record["made"], *(p for p in HOST_LEFTOVERS if not Path(p).exists())})
+        record["clusters"] = sorted({*record["clusters"], str(shared)})
 
 
 def _pids_in_cgroups(node: RealNode) -> set[int]:
@@ -384,9 +428,10 @@ def _rmdir_cgroup(path: Path, timeout: float = 5) -> None:
 
 def down(node: RealNode, stop) -> None:  # type: ignore[no-untyped-def]
     """`stop(name)` is the cluster's own process stopper. Order: kubelet, the
-    containers (every process in our cgroups), the shims, containerd, then mounts,
-    cgroups, the bridge and the directories the runtime made on the host."""
-    stop("kubelet")
+    containers (every process in the node's cgroups), the shims, containerd, then
+    mounts and cgroups. The network goes with the cluster (remove_host_leftovers)."""
+    containerd, kubelet = node.processes
+    stop(kubelet)
     for _ in range(20):
         pids = _pids_in_cgroups(node)
         if not pids:
@@ -394,17 +439,33 @@ def down(node: RealNode, stop) -> None:  # type: ignore[no-untyped-def]
         _kill_all(pids)
         time.sleep(0.2)
     _kill_all(_shim_pids(node))
-    stop("containerd")
+    stop(containerd)
     for point in sorted(_mountpoints_under(node.root), key=len, reverse=True):
         _run("umount", "-l", point, check=False)
     for base in _cgroup_dirs(node):
         if base.exists():
             for d in [*sorted((p for p in base.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)), base]:
                 _rmdir_cgroup(d)
-    if _run("ip", "link", "show", node.bridge, check=False).returncode == 0:
-        _run("ip", "link", "del", node.bridge)
-    record = node.dir("host-leftovers.json")
-    if record.exists():
-        for path in json.loads(record.read_text()):
+    log(f"{node.name} removed: processes, mounts, cgroups")
+
+
+def remove_host_leftovers(shared: Path) -> None:
+    """This cluster no longer uses the host directories; the last cluster to go removes
+    those real nodes made, so one cluster's `down` never removes another's."""
+    for point in sorted(_mountpoints_under(shared), key=len, reverse=True):
+        _run("umount", "-l", point, check=False)
+    with _host_record() as record:
+        record["clusters"] = [c for c in record["clusters"] if c != str(shared)]
+        if record["clusters"]:
+            return
+        for path in record["made"]:
             shutil.rmtree(path, ignore_errors=True)
-    log("real node removed: processes, mounts, cgroups, bridge")
+        record["made"] = []
+
+
+def existing(shared: Path, network: NodeNetwork) -> list[RealNode]:
+    """The real nodes whose directories exist, in order."""
+    if not shared.exists():
+        return []
+    indexes = sorted(int(d.name.split("-")[1]) for d in shared.glob("real-[0-9]*") if d.is_dir())
+    return [RealNode(shared, network, index) for index in indexes]

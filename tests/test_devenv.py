@@ -375,7 +375,7 @@ class _PulumiWouldStartError(Exception):
 
 def _run_up_until_pulumi(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, local: dict, euid: int, commands: list[list[str]],
-    installed: tuple[str, ...] = ("containerd", "runc", "umoci", "mmdebstrap", "bridge"),
+    installed: tuple[str, ...] = (*dev.REAL_NODE_PROGRAMS, "bridge"),
 ) -> None:  # fmt: skip
     """`dev up` with the dev stack file plus `local`, on a machine with the programs `installed`,
     stopped where pulumi would start. Records in `commands` the toolchain build and each command run."""
@@ -424,7 +424,8 @@ def test_the_real_node_without_its_packages_names_make_system_deps_before_anythi
     with pytest.raises(runner.RunFailed) as failed:
         _run_up_until_pulumi(tmp_path, monkeypatch, REAL_NODE_LOCAL, 0, commands, installed=("containerd", "runc"))
     message = str(failed.value)
-    assert "umoci, mmdebstrap, the CNI plugins (/usr/lib/cni) not installed" in message, message
+    missing = ", ".join(p for p in dev.REAL_NODE_PROGRAMS if p not in ("containerd", "runc"))
+    assert f"{missing}, the CNI plugins (/usr/lib/cni) not installed" in message, message
     assert "run `make system-deps`" in message and commands == []
 
 

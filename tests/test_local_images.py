@@ -215,6 +215,9 @@ def test_on_the_real_node_the_agent_sees_only_kernel_views_of_the_host_and_the_n
     """The agent's hostPaths are the host's own only for read-only kernel views (/proc,
     cgroups); its containerd socket and pod logs are the real node's, and the rest (its
     writable log-position directory) a directory of the node's, removed by `down`."""
+    from pathlib import Path
+
+    from devenv.node_network import NodeNetwork
     from devenv.paths import real_node_dir
     from devenv.real_node import HOST_VIEWS, RealNode, _kubelet_config
 
@@ -230,9 +233,9 @@ def test_on_the_real_node_the_agent_sees_only_kernel_views_of_the_host_and_the_n
             assert all(m.get("readOnly") for m in mounts if m["name"] == name), name
         else:
             assert path.startswith(f"{node}/") and path != off_node[name], (name, path)
-    real_node = RealNode(real_node_dir(), offset=0)
-    assert on_node["runtimesocketdir"] == str(real_node.sock.parent)  # the node's own containerd
-    assert on_node["logpodpath"] == _kubelet_config(real_node)["podLogsDir"]  # where its kubelet writes pod logs
+    real_node = RealNode(real_node_dir(), NodeNetwork(0), index=0)  # the first real node
+    assert on_node["runtimesocketdir"] == str(real_node.sock.parent)  # its own containerd
+    assert on_node["logpodpath"] == _kubelet_config(real_node, Path("ca.crt"))["podLogsDir"]  # its kubelet's pod logs
 
 
 @pytest.mark.parametrize("real_node", [True, False])

@@ -34,7 +34,7 @@ log() { printf '[toolchain %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 # step N WHAT SECONDS: announce step N of the cold build, with the time it took on
 # 2 idle cores with empty caches (measured: 811 s in all); a loaded machine is slower.
-STEPS=9
+STEPS=13
 step() { log "[$1/$STEPS] building $2 (cold: about $(($3 / 60)) min $(($3 % 60)) s on 2 idle cores)"; }
 
 # stamp NAME VERSION: a tool is current when its stamp file matches its version.
@@ -186,6 +186,55 @@ build_kubectl() {
   mark_built kubectl "$v"
 }
 
+# The real node's data plane (devenv/dataplane.py). kube-proxy: the kubelet's wrapper
+# module and version stamp; a few seconds after the kubelet, whose caches it shares.
+build_kube_proxy() {
+  local v=$KUBERNETES_VERSION
+  is_built kube-proxy "$v" && return 0
+  step 10 "kube-proxy v$v" 60
+  local w="$TOOLS_CACHE/src/kubernetes-$v"
+  [[ -f "$w/go.mod" ]] || { prepare_kubernetes_wrapper "$v" "$w"; }
+  run_logged kube-proxy bash -c "
+    set -e; cd '$w'
+    go get k8s.io/kubernetes@v$v
+    go build -trimpath -ldflags '-s -w $(kubernetes_stamp "$v")' -o '$BIN/kube-proxy' k8s.io/kubernetes/cmd/kube-proxy"
+  mark_built kube-proxy "$v"
+}
+
+# CoreDNS with only the plugins the local cluster uses (toolchain/coredns/main.go).
+build_coredns() {
+  local sum
+  sum="$COREDNS_VERSION-$(sha256sum "$here/coredns/main.go" | cut -c1-12)"
+  is_built coredns "$sum" && return 0
+  step 11 "CoreDNS v$COREDNS_VERSION" 125
+  local w="$TOOLS_CACHE/src/coredns-$COREDNS_VERSION"
+  new_wrapper "$w" local.build/coredns
+  cp "$here/coredns/main.go" "$w/main.go"
+  run_logged coredns bash -c "
+    set -e; cd '$w'
+    go get github.com/coredns/coredns@v$COREDNS_VERSION
+    go mod tidy
+    go build -trimpath -ldflags '-s -w' -o '$BIN/coredns' ."
+  mark_built coredns "$sum"
+}
+
+build_metrics_server() {
+  is_built metrics-server "$METRICS_SERVER_VERSION" && return 0
+  step 12 "metrics-server v$METRICS_SERVER_VERSION" 200
+  run_logged metrics-server env GOBIN="$BIN" go install -trimpath -ldflags '-s -w' \
+    "sigs.k8s.io/metrics-server/cmd/metrics-server@v$METRICS_SERVER_VERSION"
+  mark_built metrics-server "$METRICS_SERVER_VERSION"
+}
+
+# kube-router runs with its NetworkPolicy firewall alone (no routing, no service proxy).
+build_kube_router() {
+  is_built kube-router "$KUBE_ROUTER_VERSION" && return 0
+  step 13 "kube-router v$KUBE_ROUTER_VERSION" 205
+  run_logged kube-router env GOBIN="$BIN" go install -trimpath -ldflags '-s -w' \
+    "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@v$KUBE_ROUTER_VERSION"
+  mark_built kube-router "$KUBE_ROUTER_VERSION"
+}
+
 # The sandbox ("pause") image's only binary: no registry is reachable, so the
 # project builds its own from toolchain/pause (static, no cgo).
 build_pause() {
@@ -222,6 +271,8 @@ install_language_host() {
   install -m 0755 "$here/pulumi-analyzer-policy-python" "$BIN/pulumi-analyzer-policy-python"
 }
 
+build_dataplane() { build_kube_proxy; build_coredns; build_metrics_server; build_kube_router; }
+
 main() {
   local start=$SECONDS part=${1:-all}
   log "tools cache: $TOOLS_CACHE"
@@ -230,7 +281,7 @@ main() {
     # `make dev` builds only what the machine lacks (devenv/tools.py): a compatible installed
     # pulumi needs no `pulumi` part; a cluster of your own (kind, minikube) needs no `cluster` part.
     pulumi) build_pulumi; install_language_host; build_kubernetes_provider ;;
-    cluster) build_etcd; build_kwok; build_kubernetes; build_kubelet; build_pause; build_kubectl ;;
+    cluster) build_etcd; build_kwok; build_kubernetes; build_kubelet; build_pause; build_kubectl; build_dataplane ;;
     all)
       build_actionlint
       build_pulumi
@@ -242,6 +293,7 @@ main() {
       build_kubelet
       build_pause
       build_kubectl
+      build_dataplane
       log "toolchain ready in $((SECONDS - start))s" ;;
     *) log "unknown part '$part': expected pulumi, cluster, actionlint or nothing (all)"; exit 2 ;;
   esac

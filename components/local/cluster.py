@@ -12,7 +12,8 @@ import pulumi_kubernetes as k8s
 
 from components.kubernetes.runtime import IngressFacts, PodRuntime
 from components.moves import moved_from
-from devenv.paths import local_kubeconfig, real_node_dir
+from devenv.node_network import NodeNetwork
+from devenv.paths import local_kubeconfig, port_offset, real_node_dir
 from devenv.real_node import REAL_NODE_LABEL, REAL_NODE_TAINT, pod_host_path
 from settings.local.cluster import LocalSettings
 
@@ -34,6 +35,9 @@ class LocalCluster(pulumi.ComponentResource):
     kubeconfig: pulumi.Output[str]
     ingress: IngressFacts
     pods: PodRuntime
+    protected_addresses: tuple[str, ...]
+    """Addresses no service pod may reach, excepted from every declared egress range that
+    covers them: on the real node, the address that plays the metadata endpoint."""
 
     def __init__(self, name: str, args: LocalClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("platform:local:LocalCluster", name, None, moved_from("platform:cluster:LocalCluster", opts))
@@ -57,6 +61,7 @@ class LocalCluster(pulumi.ComponentResource):
             serves_tls=False,
         )
         self.pods = pod_runtime(settings)
+        self.protected_addresses = (f"{NodeNetwork(port_offset()).metadata_endpoint}/32",) if settings.real_node else ()
         self.register_outputs({"clusterName": self.cluster_name, "kubeconfig": self.kubeconfig})
 
 

@@ -100,9 +100,23 @@ def build_autoscaler(
                     },
                 }
             ],
+            "behavior": _behavior(scaling),
         },
         opts=opts,
     )
+
+
+def _behavior(scaling: Autoscaling) -> dict[str, Any]:
+    b = scaling.behavior
+    return {
+        "scale_up": {"stabilization_window_seconds": b.scale_up_stabilization_seconds},
+        "scale_down": {
+            "stabilization_window_seconds": b.scale_down_stabilization_seconds,
+            "policies": [
+                {"type": "Percent", "value": b.scale_down_percent, "period_seconds": b.scale_down_period_seconds}
+            ],
+        },
+    }
 
 
 def build_disruption_budget(

@@ -11,6 +11,8 @@ ipBlockToCIDRRule @ 0a0f0d9c), which is how the metadata endpoint stays closed."
 
 from __future__ import annotations
 
+import ipaddress
+
 import pulumi
 import pulumi_kubernetes as k8s
 
@@ -35,20 +37,28 @@ DATADOG_PEER = {
 DATADOG_PORTS = [{"protocol": "UDP", "port": 8125}, {"protocol": "TCP", "port": 8126}]
 
 
-def declared_egress(rules: list[EgressRule]) -> list[dict]:
-    """One egress rule per declared destination; the metadata endpoint is always excepted."""
+def declared_egress(rules: list[EgressRule], protected: tuple[str, ...] = ()) -> list[dict]:
+    """One egress rule per declared destination; the metadata endpoint is always excepted,
+    and so is each of the cluster's `protected` addresses a rule's range covers."""
     found = []
     for rule in rules:
         block: dict = {"cidr": rule.cidr}
-        if rule.except_cidrs():
-            block["except"] = rule.except_cidrs()
+        network = ipaddress.ip_network(rule.cidr)
+        inside = [c for c in protected if ipaddress.ip_network(c).subnet_of(network)]  # type: ignore[arg-type]
+        excepted = [*rule.except_cidrs(), *inside]
+        if excepted:
+            block["except"] = excepted
         ports = [{"protocol": rule.protocol, "port": port} for port in rule.ports]
         found.append({"to": [{"ip_block": block}], "ports": ports})
     return found
 
 
 def build_egress_policies(
-    service: str, identity: WorkloadIdentity, rules: list[EgressRule], opts: pulumi.ResourceOptions
+    service: str,
+    identity: WorkloadIdentity,
+    rules: list[EgressRule],
+    opts: pulumi.ResourceOptions,
+    protected: tuple[str, ...] = (),
 ) -> None:
     k8s.networking.v1.NetworkPolicy(
         f"{service}-default-deny-egress",
@@ -70,6 +80,6 @@ def build_egress_policies(
         k8s.networking.v1.NetworkPolicy(
             f"{service}-allow-declared-egress",
             metadata=identity.metadata("allow-declared-egress"),
-            spec={"pod_selector": {}, "policy_types": ["Egress"], "egress": declared_egress(rules)},
+            spec={"pod_selector": {}, "policy_types": ["Egress"], "egress": declared_egress(rules, protected)},
             opts=opts,
         )

@@ -39,7 +39,9 @@ class ServiceNamespace(pulumi.ComponentResource):
         self.name = namespace.metadata.name
         child = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
         self._build_default_deny(child)
-        build_egress_policies(self._service, self._args.identity, self._args.egress, child)
+        build_egress_policies(
+            self._service, self._args.identity, self._args.egress, child, self._args.cluster.protected_addresses
+        )
         self._build_quota(child)
         self.register_outputs({"name": self.name})
 

@@ -117,3 +117,6 @@ class ClusterFacts:
     """The node-local Datadog agent Service's DNS name; None when Datadog is off."""
     pods: PodRuntime = field(default_factory=PodRuntime)
     """Images and placement of the services' pods on this cluster (a local cluster's `local` settings)."""
+    protected_addresses: tuple[str, ...] = ()
+    """Addresses excepted from every declared egress range that covers them, besides the
+    metadata endpoint the config always excepts (a local real node's stand-in of it)."""

@@ -149,7 +149,20 @@ def node_agent(args: list[str]) -> list[socket.socket]:
     serve_health(role, ["agent", "forwarder", "dogstatsd"])  # names of our own, for the body's shape
     port = env_port("DD_DOGSTATSD_PORT", 8125)
     say(role, f"dogstatsd on udp :{port}")
-    return [listen(socket.SOCK_DGRAM, port)]
+    sock = listen(socket.SOCK_DGRAM, port)
+    threading.Thread(target=receive_dogstatsd, args=(role, sock), daemon=True).start()
+    return [sock]
+
+
+def receive_dogstatsd(role: str, sock: socket.socket) -> None:
+    """Logs the metric name and sender of each datagram, so a test sees what arrived
+    (the agent aggregates and forwards them; the stand-in only shows they got here)."""
+    while True:
+        try:
+            data, (address, _) = sock.recvfrom(65535)
+        except OSError:
+            return  # closed at SIGTERM
+        say(role, f"dogstatsd: received {data.split(b':', 1)[0].decode(errors='replace')!r} from {address}")
 
 
 def trace_agent(args: list[str]) -> list[socket.socket]:

@@ -6,6 +6,7 @@ tested against a process that behaves like the real one.
     /healthz    readiness: 200 unless /tmp/not-ready exists (tests make a pod unready)
     /livez      liveness: 200 while the process works; hangs after GET /hang
     /slow?s=N   answers after N seconds (an in-flight request during a drain)
+    /burn?ms=N  keeps a CPU busy for N ms, then answers (load for the autoscaler)
     /           200 with the pod's name, so a test sees which pod answered
 
 SIGTERM: stop accepting, let in-flight requests finish, exit 0."""
@@ -42,6 +43,10 @@ class Handler(BaseHTTPRequestHandler):
             return self._reply(200, "hanging")
         if url.path == "/slow":
             time.sleep(float(parse_qs(url.query).get("s", ["2"])[0]))
+        if url.path == "/burn":
+            until = time.thread_time() + float(parse_qs(url.query).get("ms", ["100"])[0]) / 1000
+            while time.thread_time() < until:
+                pass
         return self._reply(200, socket.gethostname())
 
     def _reply(self, status: int, body: str) -> None:

@@ -36,12 +36,33 @@ class AppResources(Resources):
     memory_limit: Quantity = Field("512Mi", description="Memory limit; the container is OOM-killed above it.")
 
 
+class ScalingBehavior(Model):
+    """How fast the HorizontalPodAutoscaler moves (autoscaling/v2 `behavior`). The defaults
+    are Kubernetes' own (kubernetes/website content/en/docs/tasks/run-application/
+    horizontal-pod-autoscale.md, "Default Behavior"): scale up at once, scale down only
+    after five minutes of lower load, by at most all pods per 15 s."""
+
+    scale_up_stabilization_seconds: int = Field(
+        0, ge=0, le=3600, description="Look back this long and scale up only to the lowest recommendation seen."
+    )
+    scale_down_stabilization_seconds: int = Field(
+        300, ge=0, le=3600, description="Look back this long and scale down only to the highest recommendation seen."
+    )
+    scale_down_percent: int = Field(
+        100, ge=1, le=100, description="At most this share of the pods goes per scaleDownPeriodSeconds."
+    )
+    scale_down_period_seconds: int = Field(15, ge=1, le=1800, description="The period scaleDownPercent applies to.")
+
+
 class Autoscaling(Model):
     """Bounds of the HorizontalPodAutoscaler, which owns the replica count."""
 
     min_replicas: int = Field(2, ge=1, le=100, description="Replicas at rest; 2+ keeps the app up through a node loss.")
     max_replicas: int = Field(4, ge=1, le=100, description="Upper bound the HPA may scale to.")
     cpu_target_percent: int = Field(70, ge=10, le=95, description="Average CPU utilisation the HPA aims for.")
+    behavior: ScalingBehavior = Field(
+        default_factory=ScalingBehavior, description="Stabilization windows and the scale-down rate."
+    )
 
     @model_validator(mode="after")
     def _min_not_above_max(self) -> Autoscaling:
