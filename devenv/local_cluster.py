@@ -465,7 +465,7 @@ def _real_node_start(paths: Paths, node, built: dict[str, Path]) -> None:  # typ
     from devenv import real_node
 
     real_node.up(node, _start_process(paths), _node_kubeconfig(paths), paths.certs / "ca.crt", built)
-    _wait(lambda: node.name in existing_nodes(paths), f"{node.name} to register; see logs/{node.processes[1]}.log")
+    _wait(lambda: node.name in existing_nodes(paths), f"{node.name} to register; see logs/{node.processes[1]}.log", 120)
 
 
 def _dns_ready(paths: Paths):  # type: ignore[no-untyped-def]
@@ -610,10 +610,19 @@ def free_port_offset(start: int = 300, step: int = 37, attempts: int = 60) -> in
 
 
 def down(paths: Paths) -> None:
+    """Everything stops, whatever fails on the way; the directory (with the pid files a
+    second `down` needs) goes only when the real nodes came down cleanly."""
+    failed: BaseException | None = None
     if paths.real_node.exists() or NETWORK.exists():
-        _real_nodes_down(paths)
+        try:
+            _real_nodes_down(paths)
+        except (Exception, SystemExit) as err:
+            failed = err
     for name in reversed(COMPONENTS):
         _stop(paths, name)
+    if failed is not None:
+        raise SystemExit(f"the real nodes did not come down cleanly ({failed}); {paths.root} is kept: "
+                         "run `make cluster-down` again")  # fmt: skip
     if paths.root.exists():
         shutil.rmtree(paths.root)
         log(f"removed {paths.root}")

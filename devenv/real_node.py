@@ -49,13 +49,14 @@ CNI_BIN = "/usr/lib/cni"
 HOST_LEFTOVERS = ("/var/lib/kubelet", "/var/lib/cni", "/run/containerd", "/var/log/containers", "/var/log/pods")
 # Which local clusters have real nodes up, and which of HOST_LEFTOVERS they made: one
 # record for the machine (in /run: gone at reboot, with every cluster's processes).
-HOST_RECORD = Path("/run/aks-platform/real-node-host.json")
+RUN_ROOT = Path("/run/aks-platform")
+KUBELET_ROOT_MAX = 80
+HOST_RECORD = RUN_ROOT / "real-node-host.json"
 # What a pod's hostPath may show of the host itself: read-only views of the kernel's state
 # (the Datadog agent's /proc and cgroups, mounted read-only by its DaemonSet).
 HOST_VIEWS = ("/proc", "/sys/fs/cgroup")
-# The node's own directories for what the host keeps in /run/containerd and /var/log/pods:
-# containerd's socket and the kubelet's podLogsDir (the node's pods see them as those host paths).
-RUN_DIR = "run"
+# The node's own directory for what the host keeps in /var/log/pods: the kubelet's
+# podLogsDir (the node's pods see it as that host path).
 POD_LOGS_DIR = "pod-logs"
 # The kubelet writes these at start (kubelet cm/container_manager_linux.go setupKernelTunables):
 # in its own mount namespace they are files of ours holding the values it wants.
@@ -95,8 +96,14 @@ class RealNode:
         return 10350 + self.offset + self.index
 
     @property
+    def run_dir(self) -> Path:
+        """containerd's socket directory: short, wherever the cluster directory is, since a
+        socket path has at most 107 bytes (unix(7)); gone at reboot, like the sockets."""
+        return RUN_ROOT / f"{self.network.netns}-{self.index}"
+
+    @property
     def sock(self) -> Path:
-        return self.root / RUN_DIR / "containerd.sock"
+        return self.run_dir / "containerd.sock"
 
     @property
     def processes(self) -> tuple[str, str]:
@@ -218,7 +225,7 @@ def _kubelet_config(node: RealNode, client_ca: Path) -> dict:
     }
 
 
-def pod_host_path(shared: Path, path: str) -> str:
+def pod_host_path(shared: Path, network: NodeNetwork, path: str) -> str:
     """Where a pod on a real node finds the host path `path` (`shared`: the cluster's
     node/ directory): the host's own only for HOST_VIEWS; the first real node's
     containerd socket directory and pod logs for theirs (a DaemonSet has one spec for
@@ -226,8 +233,8 @@ def pod_host_path(shared: Path, path: str) -> str:
     the cluster's, so a pod never writes to the host (containerd's CRI makes a missing
     source as a directory, containerd v1.6 pkg/cri/opts/spec_linux.go WithMounts) and
     everything goes with `down`."""
-    first = shared / "real-0"
-    own = {"/run/containerd": first / RUN_DIR, "/var/log/pods": first / POD_LOGS_DIR}
+    first = RealNode(shared, network, 0)
+    own = {"/run/containerd": first.run_dir, "/var/log/pods": first.dir(POD_LOGS_DIR)}
     if any(path == view or path.startswith(f"{view}/") for view in HOST_VIEWS):
         return path
     return str(own.get(path, shared / "host" / path.lstrip("/")))
@@ -330,9 +337,15 @@ def up(node: RealNode, start, kubeconfig: Path, client_ca: Path, images: dict[st
     cluster's own process starter (pid file, log); `kubeconfig` reaches the API server from
     inside the network; `client_ca` signs the clients the kubelet lets in."""
     check_host()
+    # The kubelet makes sockets under its root dir ("pod-resources/<9 digits>", and the
+    # plugins' registry): sun_path holds 107 bytes (unix(7)).
+    if len(str(node.dir("kubelet"))) > KUBELET_ROOT_MAX:
+        raise SystemExit(f"{node.dir('kubelet')} is too long a path for the kubelet's sockets (at most "
+                         f"{KUBELET_ROOT_MAX} characters): set LOCAL_CLUSTER_DIR to a shorter directory")  # fmt: skip
     node.root.mkdir(parents=True, exist_ok=True)
+    node.run_dir.mkdir(parents=True, exist_ok=True)
     _record_host_leftovers(node.shared)
-    for d in (RUN_DIR, "cni", "cni-ipam", POD_LOGS_DIR, "volume-plugins", "opt"):
+    for d in ("cni", "cni-ipam", POD_LOGS_DIR, "volume-plugins", "opt"):
         node.dir(d).mkdir(parents=True, exist_ok=True)
     _make_cgroups(node)
     _shared_mount(node.dir("kubelet"))
@@ -386,7 +399,8 @@ def _pids_in_cgroups(node: RealNode) -> set[int]:
     for base in _cgroup_dirs(node):
         if base.exists():
             for procs in base.rglob("cgroup.procs"):
-                pids |= {int(p) for p in procs.read_text().split()}
+                with contextlib.suppress(FileNotFoundError):  # the runtime removes pod cgroups meanwhile
+                    pids |= {int(p) for p in procs.read_text().split()}
     return pids
 
 
@@ -440,6 +454,7 @@ def down(node: RealNode, stop) -> None:  # type: ignore[no-untyped-def]
         time.sleep(0.2)
     _kill_all(_shim_pids(node))
     stop(containerd)
+    shutil.rmtree(node.run_dir, ignore_errors=True)
     for point in sorted(_mountpoints_under(node.root), key=len, reverse=True):
         _run("umount", "-l", point, check=False)
     for base in _cgroup_dirs(node):

@@ -81,5 +81,5 @@ def pod_runtime(settings: LocalSettings) -> PodRuntime:
         # where docker.io/local/* is a Docker Hub namespace this project does not own.
         image_pull_policy="Never",
         # The node's own socket, logs and directories, never the host's (devenv/real_node.py).
-        host_path=functools.partial(pod_host_path, real_node_dir()),
+        host_path=functools.partial(pod_host_path, real_node_dir(), NodeNetwork(port_offset())),
     )

@@ -23,10 +23,13 @@ Nothing else is changed by the tests, except in the one experiment that says so
 (preStop removed through the API). The CronJobs keep their schedules: the tests
 make their own Jobs, with names of their own.
 
-No ingress controller, kube-proxy or NetworkPolicy enforcement runs here, so
-the client below stands in for the ingress controller: it follows the Service's
-EndpointSlices (as ingress-nginx does) and sends each request to a ready pod's
-IP on the run's own bridge. The Datadog tests say where they use the stand-in:
+The cluster runs the real nodes' data plane (devenv/dataplane.py): kube-proxy,
+CoreDNS, metrics-server and kube-router's NetworkPolicy firewall. Traffic to the web
+app comes from a pod of the ingress controller's namespace (the role the app's
+NetworkPolicy admits) and goes to the Service's ClusterIP, so every request crosses
+kube-proxy's endpoint handling and the policy engine. Requests a kubelet would make
+(probes, a direct look at one pod) come from the node itself, in the cluster's
+network namespace. The Datadog tests say where they use the stand-in:
 they show that our Datadog manifests start, initialise and pass their probes on a
 real kubelet with a process that behaves as the agent does at those points, not
 that Datadog's own agent collects anything."""
@@ -36,13 +39,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -51,6 +53,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from devenv.node_network import NodeNetwork
 from harness import pod_ready, wait_for
 
 if TYPE_CHECKING:
@@ -58,6 +61,17 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parents[2]
 NS = "admin"
+NODE = "real-0"
+# The ingress controller's namespace in the dev stack (local.ingressControllerNamespace): the
+# only one whose pods the web app's NetworkPolicy admits. The tests' client pod runs there.
+CLIENT_NS = "ingress-nginx"
+CLIENT = "load-client"
+# A second service, to show one service's pods cannot reach another's.
+PEER = "peer"
+# Declared egress of the admin service in this suite: a port on the tests' outside hosts
+# (an address range on the cluster's bridge that no pod or node has).
+DECLARED_PORT = 8099
+UNDECLARED_PORT = 8100
 # What a person writes in the dev stack file to run it on the real node (docs/dev-loop.md, "Real pods").
 REAL_NODE_LOCAL = {
     "realNode": True,
@@ -67,17 +81,22 @@ REAL_NODE_LOCAL = {
     ],
 }
 IMAGES = {"nginx": "docker.io/local/nginx:dev", "app": "docker.io/local/admin-app:dev"}
-DATADOG = {"enabled": True, "monitorsEnabled": False}
+DATADOG = {"enabled": True, "monitorsEnabled": False, "apmEnabled": True}
+# The web app's autoscaler in this suite. Only the scale-down window is shorter than the
+# platform's default (300 s), through the typed config, so a test sees it come back down.
+AUTOSCALING = {
+    "minReplicas": 2,
+    "maxReplicas": 4,
+    "cpuTargetPercent": 50,
+    "behavior": {"scaleDownStabilizationSeconds": 20, "scaleDownPeriodSeconds": 15},
+}
 DATADOG_NS = "datadog"
-# How often the client re-reads the endpoints: ingress-nginx applies endpoint changes
-# in about a second (its sync), the delay a preStop sleep exists to cover.
-ENDPOINTS_REFRESH_SECONDS = 1.0
 REQUEST_INTERVAL_SECONDS = 0.02
 # Concurrent request loops: enough traffic that a sub-second gap in service shows as failures.
 SENDERS = 4
-# Hard bounds on the request loops, whatever a test waits for: they send only to the
-# ready pod IPs of this run's own cluster (its bridge and the pods' network namespaces,
-# all made by the run), and stop by themselves after this many requests or seconds.
+# Hard bounds on the request loops, whatever a test waits for: they run in a pod of this
+# run's own cluster and send only to its Services (its network namespace, made by the
+# run), and stop by themselves after this many requests or seconds.
 MAX_REQUESTS = 40_000
 MAX_TRAFFIC_SECONDS = 240
 
@@ -90,7 +109,25 @@ class Cluster:
     """For the dev runner and the cluster: private directories, ports and stack file."""
     kubeconfig: Path
     stack_file: Path
+    network: NodeNetwork
     results: dict[str, object] = field(default_factory=dict)
+
+    def node_get(self, url: str, timeout: float = 5) -> tuple[int, str]:
+        """A GET from the node itself, in the cluster's network namespace, as the kubelet
+        probes a pod: (status, body); status 0 when no connection was made."""
+        script = (
+            "import sys, urllib.request, urllib.error\n"
+            "try:\n"
+            f"    r = urllib.request.urlopen({url!r}, timeout={timeout})\n"
+            "    print(r.status); print(r.read().decode().strip())\n"
+            "except urllib.error.HTTPError as e:\n"
+            "    print(e.code)\n"
+            "except OSError as e:\n"
+            "    print(0); print(e)\n"
+        )
+        out = subprocess.run(self.network.command(sys.executable, "-c", script), capture_output=True, text=True)
+        status, _, body = out.stdout.partition("\n")
+        return int(status or 0), body.strip()
 
     def api(self):  # type: ignore[no-untyped-def]
         from kubernetes import client, config
@@ -122,12 +159,17 @@ class Cluster:
 
         from settings.loader import deep_merge
 
-        web: dict = {"autoscaling": {"minReplicas": 2}}
+        web: dict = {"autoscaling": AUTOSCALING}
         if rollout:
             web["app"] = {"env": {"E2E_ROLLOUT": rollout}}
+        # Declared egress to the tests' outside hosts; the range also covers the address
+        # that plays the metadata endpoint here, which the program excepts.
+        declared = {"cidr": f"{self.network.outside_host(0)}/28", "ports": [DECLARED_PORT]}
+        peer = {"team": "e2e", "web": {"app": {"image": "ghcr.io/example-org/admin-app:1.8.2", "port": 3000},
+                                       "autoscaling": {"minReplicas": 1, "maxReplicas": 1}}}  # fmt: skip
         extra = {
             "platform:local": REAL_NODE_LOCAL,
-            "platform:services": {"admin": {"web": web}},
+            "platform:services": {"admin": {"web": web, "egress": [declared]}, PEER: peer},
             "platform:datadog": DATADOG,
         }
         committed = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
@@ -150,21 +192,28 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     # reach the host at all (the node maps it into its own directory: pod_host_path).
     absent_before = [path for path in (*HOST_LEFTOVERS, "/var/lib/datadog-agent") if not Path(path).exists()]
     base = tmp_path_factory.mktemp("real")
+    offset = free_port_offset(start=900)
     env = {
         **os.environ,
         "LOCAL_CLUSTER_DIR": str(base / "cluster"),
-        "LOCAL_CLUSTER_PORT_OFFSET": str(free_port_offset(start=900)),
+        "LOCAL_CLUSTER_PORT_OFFSET": str(offset),
         "LOCAL_CLUSTER_NODES": "1",  # one kwok node beside the real one: the pods all go to the real node
         "DEV_LOCAL_DIR": str(base / "local"),
         "DEV_STACK_FILE": str(base / "Pulumi.dev.yaml"),
     }
-    cluster = Cluster(env=env, kubeconfig=base / "cluster" / "kubeconfig", stack_file=base / "Pulumi.dev.yaml")
+    cluster = Cluster(
+        env=env,
+        kubeconfig=base / "cluster" / "kubeconfig",
+        stack_file=base / "Pulumi.dev.yaml",
+        network=NodeNetwork(offset),
+    )
     cluster.write_stack_file()
     try:
         result, seconds = cluster.dev_up()
-        print(f"\nfirst `devenv.dev up` (cluster, real node, images, pulumi up): {seconds:.0f}s")
+        print(f"\nfirst `devenv.dev up` (cluster, real node, data plane, images, pulumi up): {seconds:.0f}s")
         assert result.returncode == 0, _tail(result)
         wait_for(lambda: len(_ready_web_pods(cluster)) == 2, "2 ready web pods on the real node", timeout=120)
+        _start_client_pod(cluster)
         yield cluster
     finally:
         stopped = cluster.cluster("down")
@@ -181,15 +230,9 @@ def _ready_web_pods(cluster: Cluster) -> list:
     return [p for p in _web_pods(cluster) if pod_ready(p)]
 
 
-def _get(url: str, timeout: float = 5) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return response.status, response.read().decode().strip()
-    except urllib.error.HTTPError as err:
-        return err.code, ""
-
-
-def _exec(cluster: Cluster, pod: str, container: str, command: list[str], namespace: str = NS) -> tuple[int, str]:
+def _exec(
+    cluster: Cluster, pod: str, container: str, command: list[str], namespace: str = NS, timeout: float = 30
+) -> tuple[int, str]:
     """Run `command` in the container through the API server and the kubelet; (exit code, output)."""
     from kubernetes.stream import stream
 
@@ -198,83 +241,72 @@ def _exec(cluster: Cluster, pod: str, container: str, command: list[str], namesp
         core.connect_get_namespaced_pod_exec, pod, namespace, container=container, command=command,
         stderr=True, stdout=True, stdin=False, tty=False, _preload_content=False,
     )  # fmt: skip
-    client.run_forever(timeout=30)
+    client.run_forever(timeout=timeout)
     code = client.returncode  # from the error channel, before the output is read (reading clears the channels)
     output = client.read_channel(1) + client.read_channel(2)
     client.close()
     return code, output
 
 
-class EndpointClient:
-    """Stands in for the ingress controller: follows the Service's ready endpoints
-    (re-read every ENDPOINTS_REFRESH_SECONDS) and sends a steady stream of requests
-    across them; counts answers per pod and failures."""
+def _start_client_pod(cluster: Cluster) -> None:
+    """The pod the request loops run in: in the ingress controller's namespace, on the
+    real node, with tests/e2e/load_client.py from a ConfigMap."""
+    from devenv.dataplane import REAL_NODE_SELECTOR, REAL_NODE_TOLERATION
 
-    def __init__(self, cluster: Cluster) -> None:
+    core, _, _, _ = cluster.api()
+    core.create_namespace({"metadata": {"name": CLIENT_NS}})
+    script = (Path(__file__).parent / "load_client.py").read_text()
+    core.create_namespaced_config_map(CLIENT_NS, {"metadata": {"name": CLIENT}, "data": {"load_client.py": script}})
+    core.create_namespaced_pod(CLIENT_NS, {
+        "metadata": {"name": CLIENT, "labels": {"app": CLIENT}},
+        "spec": {
+            "nodeSelector": REAL_NODE_SELECTOR, "tolerations": [REAL_NODE_TOLERATION],
+            "terminationGracePeriodSeconds": 0,
+            "containers": [{"name": "client", "image": IMAGES["app"], "imagePullPolicy": "Never",
+                            "command": ["python3", "-c", "import time; time.sleep(10**9)"],
+                            "volumeMounts": [{"name": "load", "mountPath": "/load"}]}],
+            "volumes": [{"name": "load", "configMap": {"name": CLIENT}}],
+        },
+    })  # fmt: skip
+    wait_for(lambda: pod_ready(core.read_namespaced_pod(CLIENT, CLIENT_NS)), "the client pod", timeout=60)
+
+
+def _service_url(cluster: Cluster, service: str = "web", namespace: str = NS, path: str = "/") -> str:
+    core, _, _, _ = cluster.api()
+    svc = core.read_namespaced_service(service, namespace)
+    return f"http://{svc.spec.cluster_ip}:{svc.spec.ports[0].port}{path}"
+
+
+class ServiceClient:
+    """The ingress controller's part: a pod of its namespace sends a steady stream of
+    requests to the web Service's ClusterIP (tests/e2e/load_client.py), through
+    kube-proxy and the policy engine; counts answers per pod and failures."""
+
+    def __init__(self, cluster: Cluster, path: str = "/", senders: int = SENDERS) -> None:
         self._cluster = cluster
-        self._stop = threading.Event()
-        self._targets: list[str] = []
+        self._url = _service_url(cluster, path=path)
+        self._senders = senders
+        self._stop_file = f"/tmp/stop-{time.monotonic_ns()}"
+        self._output = ""
+        self._thread = threading.Thread(target=self._run)
         self.served: Counter[str] = Counter()
         self.failures: list[str] = []
-        self._lock = threading.Lock()
-        self._deadline = 0.0
-        senders = [threading.Thread(target=self._send, args=(n,)) for n in range(SENDERS)]
-        self._threads = [threading.Thread(target=self._follow), *senders]
+        self.seconds = 0.0
 
-    def _ready_addresses(self) -> list[str]:
-        _, _, _, discovery = self._cluster.api()
-        slices = discovery.list_namespaced_endpoint_slice(NS, label_selector="kubernetes.io/service-name=web").items
-        port = 8080
-        return sorted(
-            f"http://{address}:{port}/"
-            for s in slices
-            for e in s.endpoints or []
-            if e.conditions and e.conditions.ready
-            for address in e.addresses
-        )
+    def _run(self) -> None:
+        command = ["python3", "/load/load_client.py", self._url, self._stop_file, str(self._senders),
+                   str(REQUEST_INTERVAL_SECONDS), str(MAX_TRAFFIC_SECONDS), str(MAX_REQUESTS)]  # fmt: skip
+        _, self._output = _exec(self._cluster, CLIENT, "client", command, CLIENT_NS, timeout=MAX_TRAFFIC_SECONDS + 30)
 
-    def _follow(self) -> None:
-        while self._bounded():
-            # An API hiccup: keep the last list, as an ingress controller does.
-            with contextlib.suppress(Exception):
-                self._targets = self._ready_addresses()
-            self._stop.wait(ENDPOINTS_REFRESH_SECONDS)
-
-    def _bounded(self) -> bool:
-        """True while the loops may go on: not stopped, and within MAX_REQUESTS and MAX_TRAFFIC_SECONDS."""
-        with self._lock:  # the senders add to `served` meanwhile
-            sent = self.total
-        return not self._stop.is_set() and time.monotonic() < self._deadline and sent < MAX_REQUESTS
-
-    def _send(self, i: int) -> None:
-        while self._bounded():
-            targets = self._targets
-            if targets:
-                url = targets[i % len(targets)]
-                i += 1
-                try:
-                    status, body = _get(url)
-                    outcome = body if status == 200 else f"{url}: HTTP {status}"
-                except Exception as err:
-                    status, outcome = 0, f"{url}: {err}"
-                with self._lock:
-                    if status == 200:
-                        self.served[outcome] += 1
-                    else:
-                        self.failures.append(outcome)
-            self._stop.wait(REQUEST_INTERVAL_SECONDS)
-
-    def __enter__(self) -> EndpointClient:
-        self._targets = self._ready_addresses()
-        self._deadline = time.monotonic() + MAX_TRAFFIC_SECONDS
-        for t in self._threads:
-            t.start()
+    def __enter__(self) -> ServiceClient:
+        self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        for t in self._threads:
-            t.join()
+        _exec(self._cluster, CLIENT, "client", ["touch", self._stop_file], CLIENT_NS)
+        self._thread.join()
+        result = json.loads(self._output.strip().splitlines()[-1])
+        self.served, self.failures, self.seconds = Counter(result["served"]), result["failures"], result["seconds"]
 
     @property
     def total(self) -> int:
@@ -299,8 +331,8 @@ def _rollout_done(cluster: Cluster) -> bool:
     return settled and len(_web_pods(cluster)) == 2
 
 
-def _rollout_under_traffic(cluster: Cluster, reason: str) -> EndpointClient:
-    with EndpointClient(cluster) as client:
+def _rollout_under_traffic(cluster: Cluster, reason: str) -> ServiceClient:
+    with ServiceClient(cluster) as client:
         time.sleep(2)
         _restart_rollout(cluster, reason)
         time.sleep(2)
@@ -324,7 +356,7 @@ def test_the_engine_runs_the_dev_stack_on_the_real_node_with_the_local_images(re
         assert {c.image_pull_policy for c in spec.containers} == {"Never"}
         assert spec.node_selector == {REAL_NODE_LABEL: "true"}
         assert [t.key for t in spec.tolerations if t.effect == REAL_NODE_TAINT["effect"]] == [REAL_NODE_LABEL]
-    assert {spec.node_name for spec in pods} == {socket.gethostname()}, "a web pod is not on the real node"
+    assert {spec.node_name for spec in pods} == {NODE}, "a web pod is not on the real node"
     assert len(crons) == 2
 
 
@@ -334,14 +366,12 @@ def test_the_engine_runs_the_dev_stack_on_the_real_node_with_the_local_images(re
 def _datadog_pod_on_the_real_node(cluster: Cluster, name: str) -> V1Pod | None:
     core, _, _, _ = cluster.api()
     pods = core.list_namespaced_pod(DATADOG_NS, label_selector=f"app.kubernetes.io/name={name}").items
-    return next(
-        (p for p in pods if p.spec.node_name == socket.gethostname() and p.metadata.deletion_timestamp is None), None
-    )
+    return next((p for p in pods if p.spec.node_name == NODE and p.metadata.deletion_timestamp is None), None)
 
 
-def _probe(pod: V1Pod, port: int, path: str) -> tuple[int, str]:
-    # The pod's IP on the run's own bridge, as the kubelet probes it.
-    return _get(f"http://{pod.status.pod_ip}:{port}{path}")
+def _probe(cluster: Cluster, pod: V1Pod, port: int, path: str) -> tuple[int, str]:
+    # From the node, to the pod's IP, as the kubelet probes it.
+    return cluster.node_get(f"http://{pod.status.pod_ip}:{port}{path}")
 
 
 def test_the_datadog_agent_stand_in_initialises_and_passes_the_daemonsets_probes(real: Cluster) -> None:
@@ -363,9 +393,10 @@ def test_the_datadog_agent_stand_in_initialises_and_passes_the_daemonsets_probes
     assert {c.image for c in pod.spec.containers} == {datadog_standins()[0].ref}
     inits = {s.name: s.state.terminated for s in pod.status.init_container_statuses}
     assert {name: t.exit_code if t else None for name, t in inits.items()} == {"init-volume": 0, "init-config": 0}
-    assert [s.restart_count for s in pod.status.container_statuses] == [0]
+    # The agent, and the trace agent (the suite turns APM on): neither restarted.
+    assert {s.name: s.restart_count for s in pod.status.container_statuses} == {"agent": 0, "trace-agent": 0}
     for path in ("/live", "/ready", "/startup"):
-        status, body = _probe(pod, HEALTH_PORT, path)
+        status, body = _probe(real, pod, HEALTH_PORT, path)
         assert status == 200 and json.loads(body)["Unhealthy"] is None, (path, status, body)
     code, listing = _exec(real, pod.metadata.name, "agent", ["ls", "/etc/datadog-agent"], DATADOG_NS)
     assert code == 0 and {"datadog.yaml", "auth_token"} <= set(listing.split()), listing
@@ -387,7 +418,7 @@ def test_the_cluster_agent_stand_in_loads_kube_state_metrics_core_from_the_confd
         timeout=120,
     )
     for path in ("/live", "/ready", "/startup"):
-        assert _probe(pod, HEALTH_PORT, path)[0] == 200, path
+        assert _probe(real, pod, HEALTH_PORT, path)[0] == 200, path
     name = pod.metadata.name
     code, content = _exec(real, name, "cluster-agent", ["cat", f"{CONFIG_DIR}/conf.d/{KSM_CONFD_FILE}"], DATADOG_NS)
     assert code == 0 and content == confd_files()[KSM_CONFD_FILE.split("/")[1]], content
@@ -456,7 +487,7 @@ def test_a_rollout_by_the_engine_under_steady_traffic_loses_no_request(real: Clu
     _, apps, _, _ = real.api()
     old_pods = {p.metadata.name for p in _web_pods(real)}
     real.write_stack_file(rollout="1")
-    with EndpointClient(real) as client:
+    with ServiceClient(real) as client:
         time.sleep(2)
         result, seconds = real.dev_up()
         assert result.returncode == 0, _tail(result)
@@ -504,7 +535,7 @@ def test_a_hung_app_is_restarted_by_its_liveness_probe(real: Cluster) -> None:
     """The app stops answering /livez (a deadlock): the kubelet restarts the
     container, in the same pod, and the pod serves again."""
     pod = _ready_web_pods(real)[0]
-    status, _ = _get(f"http://{pod.status.pod_ip}:3000/hang")
+    status, _ = real.node_get(f"http://{pod.status.pod_ip}:3000/hang")
     assert status == 200
     core, _, _, _ = real.api()
 
@@ -517,7 +548,7 @@ def test_a_hung_app_is_restarted_by_its_liveness_probe(real: Cluster) -> None:
     assert p.metadata.uid == pod.metadata.uid, "the pod was replaced, not its container restarted"
     events = core.list_namespaced_event(NS, field_selector=f"involvedObject.name={pod.metadata.name}").items
     assert any("Liveness probe failed" in (e.message or "") for e in events), [e.message for e in events]
-    assert _get(f"http://{p.status.pod_ip}:8080/") == (200, pod.metadata.name)
+    assert real.node_get(f"http://{p.status.pod_ip}:8080/") == (200, pod.metadata.name)
 
 
 def test_a_deleted_pod_is_replaced_and_serves(real: Cluster) -> None:
@@ -529,7 +560,7 @@ def test_a_deleted_pod_is_replaced_and_serves(real: Cluster) -> None:
                  and p.metadata.name != victim.metadata.name],
         "a replacement pod to be ready", timeout=90,
     )  # fmt: skip
-    assert _get(f"http://{fresh[0].status.pod_ip}:8080/") == (200, fresh[0].metadata.name)
+    assert real.node_get(f"http://{fresh[0].status.pod_ip}:8080/") == (200, fresh[0].metadata.name)
 
 
 def _job_from_cronjob(real: Cluster, cron, name: str, command: list[str] | None = None) -> str:  # type: ignore[no-untyped-def]
@@ -559,7 +590,7 @@ def test_each_cronjob_runs_its_command_to_completion(real: Cluster) -> None:
         )
         assert status == 1
         (pod,) = _job_pods(real, job)
-        assert pod.spec.node_name == socket.gethostname(), "the Job's pod did not run on the real node"
+        assert pod.spec.node_name == NODE, "the Job's pod did not run on the real node"
         command = cron.spec.job_template.spec.template.spec.containers[0].command
         assert core.read_namespaced_pod_log(pod.metadata.name, NS).strip() == f"ran {command[-1]}"
 
@@ -610,10 +641,331 @@ def test_a_pod_whose_readiness_fails_gets_no_requests(real: Cluster) -> None:
     assert code == 0, out
     try:
         wait_for(lambda: not pod_ready(core.read_namespaced_pod(unready, NS)), "the pod to turn unready", timeout=60)
-        with EndpointClient(real) as client:
-            time.sleep(2 * ENDPOINTS_REFRESH_SECONDS + 3)
+        with ServiceClient(real) as client:
+            time.sleep(5)
         assert client.served[other] > 200 and client.failures == [], (client.served, client.failures[:5])
         assert client.served[unready] == 0, client.served
     finally:
         _exec(real, unready, "app", ["rm", "-f", "/tmp/not-ready"])
     wait_for(lambda: pod_ready(core.read_namespaced_pod(unready, NS)), "the pod to be ready again", timeout=60)
+
+
+# ------------------------------------------------------------ the data plane
+
+
+def _pod_python(cluster: Cluster, pod: str, code: str, namespace: str = NS, container: str = "app") -> str:
+    """Run a few lines of Python in a pod's container (the stand-in images have Python)."""
+    status, output = _exec(cluster, pod, container, ["python3", "-c", code], namespace, timeout=60)
+    assert status == 0, output
+    return output.strip()
+
+
+def _connect(cluster: Cluster, pod: str, host: str, port: int, namespace: str = NS) -> str:
+    """'open', or 'blocked' (refused or timed out: kube-router rejects what a policy does
+    not allow, and every destination the tests try has a listener): a TCP connection
+    from `pod` to host:port."""
+    code = (
+        "import socket\n"
+        "s = socket.socket(); s.settimeout(3)\n"
+        "try:\n"
+        f"    s.connect(({host!r}, {port})); print('open')\n"
+        "except OSError: print('blocked')\n"
+    )
+    return _pod_python(cluster, pod, code, namespace)
+
+
+def _resolve(cluster: Cluster, pod: str, name: str) -> str:
+    code = f"import socket\ntry:\n    print(socket.gethostbyname({name!r}))\nexcept OSError as e: print('failed', e)\n"
+    return _pod_python(cluster, pod, code)
+
+
+def _app_pod(cluster: Cluster, namespace: str = NS) -> str:
+    core, _, _, _ = cluster.api()
+    pods = core.list_namespaced_pod(namespace, label_selector="app.kubernetes.io/component=web").items
+    return next(p.metadata.name for p in pods if pod_ready(p))
+
+
+@contextlib.contextmanager
+def _policies_removed(cluster: Cluster, namespace: str, names: list[str] | None = None) -> Iterator[None]:
+    """An experiment outside the engine: the namespace's NetworkPolicies (or `names` of
+    them) deleted through the API, then re-created as they were."""
+    from kubernetes import client
+
+    networking = client.NetworkingV1Api(cluster.api()[0].api_client)
+    found = networking.list_namespaced_network_policy(namespace).items
+    saved = [
+        networking.api_client.sanitize_for_serialization(p) for p in found if names is None or p.metadata.name in names
+    ]
+    assert saved and (names is None or len(saved) == len(names)), [p.metadata.name for p in found]
+    for policy in saved:
+        networking.delete_namespaced_network_policy(policy["metadata"]["name"], namespace)
+    time.sleep(3)  # kube-router syncs on the watch event
+    try:
+        yield
+    finally:
+        for policy in saved:
+            metadata = {
+                k: policy["metadata"][k]
+                for k in ("name", "namespace", "labels", "annotations")
+                if k in policy["metadata"]
+            }
+            networking.create_namespaced_network_policy(namespace, {**policy, "metadata": metadata})
+        time.sleep(3)
+
+
+@pytest.fixture(scope="module")
+def outside_hosts(real: Cluster) -> Iterator[dict[str, str]]:
+    """Addresses on the cluster's bridge that no pod or node has, standing in for destinations
+    outside the cluster: one inside the admin service's declared range, and the address that
+    plays the metadata endpoint (inside that range too, and excepted by the program). Each
+    listens on the declared and an undeclared port. In the run's own network namespace."""
+    hosts = {"declared": real.network.outside_host(1), "metadata": real.network.metadata_endpoint}
+    for address in hosts.values():
+        real.network.run("ip", "addr", "add", f"{address}/32", "dev", real.network.bridge)
+    listeners = [(address, port) for address in hosts.values() for port in (DECLARED_PORT, UNDECLARED_PORT)]
+    code = (
+        "import socket, threading, time\n"
+        "def serve(s):\n"
+        "    while True:\n"
+        "        s.accept()[0].close()\n"
+        f"for a, p in {listeners!r}:\n"
+        "    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+        "    s.bind((a, p)); s.listen(8)\n"
+        "    threading.Thread(target=serve, args=(s,), daemon=True).start()\n"
+        "time.sleep(600)\n"  # bounded: the module ends well before
+    )
+    server = subprocess.Popen(real.network.command(sys.executable, "-c", code))
+    try:
+        time.sleep(1)
+        yield hosts
+    finally:
+        server.kill()
+        server.wait()
+        for address in hosts.values():
+            real.network.run("ip", "addr", "del", f"{address}/32", "dev", real.network.bridge, check=False)
+
+
+def test_pods_resolve_services_by_name_under_default_deny_egress(real: Cluster) -> None:
+    """CoreDNS pods (kube-system, k8s-app=kube-dns) answer for cluster.local; the admin
+    namespace denies all egress but DNS to those pods (its allow-platform-egress), so this
+    is the policy's DNS rule at work. A name outside the cluster gets no answer: nothing
+    is forwarded off the machine."""
+    core, _, _, _ = real.api()
+    pod = _app_pod(real)
+    for service, namespace in (("web", NS), ("web", PEER), ("datadog-agent", DATADOG_NS)):
+        address = _resolve(real, pod, f"{service}.{namespace}.svc.cluster.local")
+        assert address == core.read_namespaced_service(service, namespace).spec.cluster_ip, (service, address)
+    assert _resolve(real, pod, "web").startswith("10.96."), "the search path of the pod's namespace"
+    assert _resolve(real, pod, "example.com").startswith("failed")
+
+
+def test_without_the_platform_egress_policy_dns_and_the_datadog_agent_are_unreachable(real: Cluster) -> None:
+    """The experiment that shows the DNS and Datadog tests can fail: with the admin
+    namespace's allow-platform-egress removed (default deny stays), names do not resolve
+    and the agent's ports cannot be reached."""
+    core, _, _, _ = real.api()
+    pod = _app_pod(real)
+    trace_ip = core.read_namespaced_service("datadog-agent", DATADOG_NS).spec.cluster_ip
+    with _policies_removed(real, NS, ["allow-platform-egress"]):
+        assert _resolve(real, pod, "web.admin.svc.cluster.local").startswith("failed")
+        assert _connect(real, pod, trace_ip, 8126) == "blocked"
+    assert _resolve(real, pod, "web.admin.svc.cluster.local") != "failed"
+
+
+def test_app_pods_reach_the_datadog_agents_dogstatsd_and_trace_ports(real: Cluster) -> None:
+    """STAND-IN agent (devenv/standin/datadog.py, which logs each DogStatsD datagram it
+    receives): from an app pod, a metric sent to the agent's node-local Service on
+    8125/UDP arrives, and its trace port 8126/TCP accepts a connection, through the
+    admin namespace's allow-platform-egress."""
+    core, _, _, _ = real.api()
+    pod = _app_pod(real)
+    app_ip = core.read_namespaced_pod(pod, NS).status.pod_ip
+    host = "datadog-agent.datadog.svc.cluster.local"
+    send = "import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'e2e.dogstatsd:1|c', ({!r}, 8125))"
+    _pod_python(real, pod, send.format(host))
+    agent = _datadog_pod_on_the_real_node(real, "datadog-agent")
+    assert agent is not None
+
+    def arrived() -> bool:
+        logs = core.read_namespaced_pod_log(agent.metadata.name, DATADOG_NS, container="agent")
+        return f"received 'e2e.dogstatsd' from {app_ip}" in logs
+
+    wait_for(arrived, "the agent to log the DogStatsD datagram", timeout=20)
+    assert _connect(real, pod, host, 8126) == "open"
+
+
+def test_one_services_pods_cannot_reach_anothers(real: Cluster) -> None:
+    """admin denies all egress it does not declare, and peer admits only the ingress
+    controller on its web port: neither reaches the other's pods, though both run on
+    the same node and bridge."""
+    core, _, _, _ = real.api()
+    admin, peer = _app_pod(real), _app_pod(real, PEER)
+    peer_ip = core.read_namespaced_pod(peer, PEER).status.pod_ip
+    admin_ip = core.read_namespaced_pod(admin, NS).status.pod_ip
+    assert _connect(real, admin, peer_ip, 8080) == "blocked"
+    assert _connect(real, peer, admin_ip, 8080, PEER) == "blocked"
+    # The experiment: without the two namespaces' policies, the same connection opens.
+    with _policies_removed(real, NS), _policies_removed(real, PEER):
+        assert _connect(real, admin, peer_ip, 8080) == "open"
+    assert _connect(real, admin, peer_ip, 8080) == "blocked"
+
+
+def test_declared_egress_is_open_and_everything_else_closed(real: Cluster, outside_hosts: dict[str, str]) -> None:
+    """The admin service declares one range and port. Inside it: open. The same host on
+    another port: closed. The address that plays the metadata endpoint, inside the declared
+    range but excepted by the program: closed, as 169.254.169.254 is on AKS."""
+    pod = _app_pod(real)
+    declared, metadata = outside_hosts["declared"], outside_hosts["metadata"]
+    assert _connect(real, pod, declared, DECLARED_PORT) == "open"
+    assert _connect(real, pod, declared, UNDECLARED_PORT) == "blocked"
+    assert _connect(real, pod, metadata, DECLARED_PORT) == "blocked"
+    # The experiments: without the declared rule, the declared port closes too; without any
+    # of the namespace's egress policies, the undeclared port and the excepted address open.
+    with _policies_removed(real, NS, ["allow-declared-egress"]):
+        assert _connect(real, pod, declared, DECLARED_PORT) == "blocked"
+    with _policies_removed(real, NS):
+        assert _connect(real, pod, declared, UNDECLARED_PORT) == "open"
+        assert _connect(real, pod, metadata, DECLARED_PORT) == "open"
+
+
+def test_the_kubelet_refuses_anonymous_callers(real: Cluster) -> None:
+    """The kubelets listen on the node IP, which the pods' bridge reaches: an anonymous
+    request for its pods is refused, from the node and from a pod of a namespace with no
+    policy at all. The API server, with its client certificate, still execs (every test
+    above that runs a command in a pod)."""
+    from devenv.real_node import RealNode
+
+    port = RealNode(Path("."), real.network, 0).kubelet_port
+    url = f"https://{real.network.node_ip}:{port}/pods"
+    code = (
+        "import ssl, urllib.request, urllib.error\n"
+        "try:\n"
+        f"    urllib.request.urlopen({url!r}, context=ssl._create_unverified_context(), timeout=5); print(200)\n"
+        "except urllib.error.HTTPError as e: print(e.code)\n"
+    )
+    from_node = subprocess.run(real.network.command(sys.executable, "-c", code), capture_output=True, text=True)
+    assert from_node.stdout.strip() == "401", from_node.stdout + from_node.stderr
+    assert _pod_python(real, CLIENT, code, CLIENT_NS, container="client") == "401"
+
+
+def _hpa_sample(cluster: Cluster, started: float) -> dict:
+    from kubernetes import client
+
+    autoscaling = client.AutoscalingV2Api(cluster.api()[0].api_client)
+    hpa = autoscaling.read_namespaced_horizontal_pod_autoscaler("web", NS)
+    metrics = hpa.status.current_metrics or []
+    utilization = next((m.resource.current.average_utilization for m in metrics if m.resource), None)
+    return {"t": round(time.monotonic() - started), "replicas": hpa.status.current_replicas,
+            "desired": hpa.status.desired_replicas, "cpu%": utilization}  # fmt: skip
+
+
+def _load_until(cluster: Cluster, done, seconds: float, samples: list, started: float) -> bool:  # type: ignore[no-untyped-def]
+    """CPU load through the Service (each request keeps the app busy 40 ms) until `done()`
+    or `seconds`; samples the autoscaler every 5 s. True when `done()` was reached."""
+    with ServiceClient(cluster, path="/burn?ms=40", senders=3):
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            samples.append(_hpa_sample(cluster, started))
+            if done():
+                return True
+            time.sleep(5)
+    return False
+
+
+def test_the_web_autoscaler_scales_up_under_load_and_back_down_after_it(real: Cluster) -> None:
+    """metrics-server scrapes the real kubelet; the HorizontalPodAutoscaler the stack
+    declares (minReplicas 2, maxReplicas 4, 50 % CPU; scale-down window 20 s, 100 % per
+    15 s: the suite's values, through the typed config) adds pods while CPU load arrives
+    through the Service, and removes them once the load has stopped for its window."""
+    from kubernetes import client
+
+    autoscaling = client.AutoscalingV2Api(real.api()[0].api_client)
+    behavior = autoscaling.read_namespaced_horizontal_pod_autoscaler("web", NS).spec.behavior
+    assert behavior.scale_down.stabilization_window_seconds == 20
+    assert [(p.type, p.value, p.period_seconds) for p in behavior.scale_down.policies] == [("Percent", 100, 15)]
+    started, samples = time.monotonic(), []
+    wait_for(lambda: _hpa_sample(real, started)["cpu%"] is not None, "the autoscaler's first CPU metric", timeout=90)
+    assert _hpa_sample(real, started)["replicas"] == 2
+    scaled = _load_until(real, lambda: (samples[-1]["replicas"] or 0) >= 3, 150, samples, started)
+    assert scaled, f"no scale-up under load: {samples}"
+    stopped = time.monotonic()
+
+    def back_at_minimum() -> bool:
+        samples.append(_hpa_sample(real, started))
+        return samples[-1]["replicas"] == 2
+
+    wait_for(back_at_minimum, "the autoscaler back at minReplicas", timeout=150, interval=5)
+    down_after = time.monotonic() - stopped
+    real.results["hpa"] = samples
+    print(f"\nautoscaler under load, then without (t in s): {samples}\nback to 2 pods {down_after:.0f}s after the load")
+    assert down_after >= 20, "the scale-down did not wait out the stabilization window"
+    wait_for(lambda: len(_ready_web_pods(real)) == 2, "the web pods back at two", timeout=120)
+
+
+def test_without_the_autoscaler_the_same_load_adds_no_pod(real: Cluster) -> None:
+    """The experiment that shows the test above can fail: with the web HPA deleted through
+    the API, the same load for 45 s leaves the Deployment at two pods. The HPA is put back."""
+    from kubernetes import client
+
+    autoscaling = client.AutoscalingV2Api(real.api()[0].api_client)
+    saved = autoscaling.api_client.sanitize_for_serialization(
+        autoscaling.read_namespaced_horizontal_pod_autoscaler("web", NS)
+    )
+    autoscaling.delete_namespaced_horizontal_pod_autoscaler("web", NS)
+    _, apps, _, _ = real.api()
+    try:
+        replicas = []
+        with ServiceClient(real, path="/burn?ms=40", senders=3):
+            for _ in range(9):
+                time.sleep(5)
+                replicas.append(apps.read_namespaced_deployment("web", NS).spec.replicas)
+        assert replicas == [2] * 9, replicas
+    finally:
+        metadata = {k: saved["metadata"][k] for k in ("name", "namespace", "labels") if k in saved["metadata"]}
+        autoscaling.create_namespaced_horizontal_pod_autoscaler(NS, {**saved, "metadata": metadata, "status": None})
+
+
+def test_a_second_cluster_with_a_real_node_runs_beside_this_one_and_leaves_it_alone(real: Cluster) -> None:
+    """Two local clusters with real nodes on one machine, each at its own port offset:
+    its own network namespace, ranges, cgroups and processes. The second starts, serves
+    DNS on its own node and goes; this one keeps serving through all of it, and the host
+    directories the kubelets insist on stay while this cluster still runs."""
+    from devenv.local_cluster import free_port_offset
+    from devenv.real_node import HOST_RECORD
+
+    other_offset = free_port_offset(start=real.network.offset + 37)
+    # A short directory: the kubelet's sockets live under it (devenv/real_node.py KUBELET_ROOT_MAX).
+    tmp_path = Path(tempfile.mkdtemp(prefix="aks-e2e-", dir="/tmp"))
+    env = {**real.env, "LOCAL_CLUSTER_DIR": str(tmp_path / "other"), "LOCAL_CLUSTER_PORT_OFFSET": str(other_offset)}
+    cluster = lambda *args: subprocess.run([sys.executable, "-m", "devenv.local_cluster", *args],  # noqa: E731
+                                           cwd=ROOT, env=env, capture_output=True, text=True)  # fmt: skip
+    with ServiceClient(real) as client:
+        started = time.monotonic()
+        up = cluster("up", "--real-node", "--nodes", "0")
+        up_seconds = time.monotonic() - started
+        try:
+            logs = sorted((tmp_path / "other" / "logs").glob("*.log"))
+            assert up.returncode == 0, _tail(up) + "".join(f"\n--- {p.name}\n{p.read_text()[-1500:]}" for p in logs)
+            other = NodeNetwork(other_offset)
+            assert other.netns != real.network.netns and other.block != real.network.block
+            from kubernetes import client as kubernetes_client
+            from kubernetes import config as kubernetes_config
+
+            kubeconfig = str(tmp_path / "other" / "kubeconfig")
+            other_api = kubernetes_client.CoreV1Api(kubernetes_config.new_client_from_config(kubeconfig))
+            (node,) = other_api.list_node().items
+            assert node.metadata.name == NODE and node.status.addresses[0].address == other.node_ip
+            dns = other_api.list_namespaced_pod("kube-system", label_selector="k8s-app=kube-dns").items
+            assert dns and all(pod_ready(p) for p in dns)
+            assert cluster("status").returncode == 0
+        finally:
+            down = cluster("down")
+            if down.returncode == 0:
+                shutil.rmtree(tmp_path)  # what is left: the cluster's lock file
+        assert down.returncode == 0, _tail(down)
+        time.sleep(2)
+    print(f"\nsecond cluster with a real node: up {up_seconds:.0f}s beside this one; "
+          f"this one served {client.total} requests meanwhile, {len(client.failures)} failed")  # fmt: skip
+    assert client.failures == [] and client.total > 500, (client.total, client.failures[:5])
+    assert real.network.exists() and not NodeNetwork(other_offset).exists()
+    assert json.loads(HOST_RECORD.read_text())["clusters"] == [str(Path(real.env["LOCAL_CLUSTER_DIR"]) / "node")]
