@@ -44,6 +44,8 @@ def test_daemonset_runs_a_pinned_agent_with_cluster_identity(ev: Evaluation) -> 
     assert "value" not in env["DD_API_KEY"]
     # Rails stack traces stay one event (the chart's default).
     assert env["DD_LOGS_CONFIG_AUTO_MULTI_LINE_DETECTION"]["value"] == "true"
+    # The service check the kubelet-unreadable monitor reads (off by default since 7.47).
+    assert env["DD_INTEGRATION_CHECK_STATUS_ENABLED"]["value"] == "true"
 
 
 def test_host_tags_carry_no_reserved_tag(ev: Evaluation) -> None:
@@ -383,7 +385,8 @@ def test_monitor_set_covers_every_failure_mode(ev: Evaluation) -> None:
     assert set(monitors(ev)) == {
         "admin-crashloop", "admin-replicas", "admin-hpa-max", "admin-job-failed",
         "admin-hourly-aggregation-late", "admin-daily-report-late",
-        "node-not-ready", "nodes-unschedulable", "agent-missing", "ksm-heartbeat", "agent-heartbeat",
+        "node-not-ready", "nodes-unschedulable", "agent-missing", "kubelet-unreadable", "ksm-heartbeat",
+        "agent-heartbeat",
     }  # fmt: skip
 
 
@@ -405,10 +408,16 @@ def test_monitors_reach_datadog_as_specified(ev: Evaluation) -> None:
         assert monitor["notifyNoData"] is spec.notify_no_data, key
         assert monitor.get("noDataTimeframe") == spec.no_data_timeframe, key
         assert float(monitor["monitorThresholds"]["critical"]) == spec.critical, key
+        assert monitor.get("timeoutH") == spec.timeout_h, key
+        assert monitor["requireFullWindow"] is False and monitor["renotifyInterval"] == 60, key
     assert found["admin-job-failed"]["type"] == "service check"
     assert found["admin-job-failed"]["monitorThresholds"] == {"critical": "1", "ok": "1"}
-    for key in ("ksm-heartbeat", "agent-heartbeat", "admin-daily-report-late", "admin-hourly-aggregation-late"):
+    # Ready `unknown` arrives as WARNING: the node monitor warns on it (tests/test_monitor_sim.py).
+    assert found["node-not-ready"]["monitorThresholds"] == {"critical": "20", "ok": "1", "warning": "20"}
+    for key in ("ksm-heartbeat", "agent-heartbeat"):
         assert found[key]["notifyNoData"] is True and found[key]["noDataTimeframe"] >= 2, key
+    for key in ("admin-daily-report-late", "admin-hourly-aggregation-late"):
+        assert found[key]["notifyNoData"] is False, key
 
 
 def test_hpa_at_max_only_when_the_autoscaler_can_scale() -> None:
@@ -451,8 +460,20 @@ def test_every_monitor_links_to_a_runbook_heading_that_exists(stack: str) -> Non
 def test_monitor_thresholds_come_from_config() -> None:
     stack_file = patched_stack_file("staging", {"platform:datadog": {"thresholds": {"crashLoopMinutes": 12}}})
     query = monitors(evaluate("staging", stack_file=stack_file))["admin-crashloop"]["query"]
-    assert query.startswith("max(last_12m):")
-    assert monitors(evaluate("staging"))["admin-crashloop"]["query"].startswith("max(last_5m):")
+    assert query.startswith("avg(last_12m):")
+    assert monitors(evaluate("staging"))["admin-crashloop"]["query"].startswith("avg(last_5m):")
+
+
+def test_a_removed_threshold_is_refused_by_name() -> None:
+    """`jobFailureMinutes` was read by no monitor (the failed-job monitor is a service check that
+    alerts on the last run's status); a stack file that still sets it is told so, in one line."""
+    from settings import ConfigError
+
+    stack_file = patched_stack_file("staging", {"platform:datadog": {"thresholds": {"jobFailureMinutes": 15}}})
+    with pytest.raises(ConfigError) as error:
+        evaluate("staging", stack_file=stack_file)
+    (line,) = [line for line in str(error.value).splitlines() if "jobFailureMinutes" in line]
+    assert "platform:datadog.thresholds.jobFailureMinutes: unknown key" in line
 
 
 def test_late_job_windows_follow_the_schedule(ev: Evaluation) -> None:

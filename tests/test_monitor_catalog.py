@@ -99,6 +99,21 @@ def test_the_catalog_is_the_authority_not_a_copy_of_the_monitors() -> None:
     assert not [name for name in used if CATALOG[name].source.endswith(" only")]
 
 
+def test_only_the_heartbeats_page_on_silence() -> None:
+    """Silence pages where it is the failure (a dead agent or KSM check), nowhere else: a late-job
+    no-data alert paged for hours on every recreated CronJob."""
+    silent = {s.key for s in monitor_specs_for("prod", EVERY_KIND) if s.notify_no_data}
+    assert silent == {"ksm-heartbeat", "agent-heartbeat"}
+
+
+def test_groups_that_can_disappear_while_alerting_time_out() -> None:
+    """Service-check groups cannot use on_missing_data (pulumi-datadog 5.17 monitor.py); a deleted
+    node or CronJob would otherwise keep its alert forever."""
+    for spec in monitor_specs_for("prod", EVERY_KIND):
+        if spec.type == "service check":
+            assert spec.timeout_h, spec.key
+
+
 @pytest.mark.parametrize(
     ("query", "type_", "expected"),
     [

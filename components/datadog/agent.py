@@ -246,6 +246,11 @@ class DatadogAgent(pulumi.ComponentResource):
             {"name": "DD_EXTRA_CONFIG_PROVIDERS", "value": "clusterchecks endpointschecks"},
             {"name": "DD_IGNORE_AUTOCONF", "value": "kubernetes_state"},
             {"name": "DD_CONTAINER_EXCLUDE", "value": "kube_namespace:^kube-system$"},
+            # A service check per check run, `datadog.agent.check_status` (CRITICAL when the check
+            # fails): what the `kubelet-unreadable` monitor reads. Off by default since 7.47
+            # (`integration_check_status_enabled`, DataDog/datadog-agent pkg/config/setup
+            # common_settings.go line 1195 @v0.81.1, the Go tag of 7.81.1).
+            {"name": "DD_INTEGRATION_CHECK_STATUS_ENABLED", "value": "true"},
         ]
 
     def _volumes(self) -> tuple[list[dict], list[dict]]:
