@@ -244,6 +244,8 @@ BAD_CONFIGS: list[tuple[str, str, dict, dict, dict | None, list[str]]] = [
      ["platform:services.admin.egress[0].cidr", "has host bits set"]),
     ("egress-to-the-metadata-endpoint", "dev", _egress_patch({"cidr": "169.254.169.254/32", "ports": [80]}), {}, None,
      ["platform:services.admin.egress[0]", "instance metadata endpoint"]),
+    ("egress-to-the-wireserver", "dev", _egress_patch({"cidr": "168.63.129.16/32", "ports": [80]}), {}, None,
+     ["platform:services.admin.egress[0]", "168.63.129.16/32 is the Azure wireserver"]),
     ("egress-port-out-of-range", "staging", _egress_patch({"cidr": "10.20.0.0/24", "ports": [70000]}), {}, None,
      ["platform:services.admin.egress[0]", "port 70000 is outside 1-65535"]),
     ("egress-without-ports", "staging", _egress_patch({"cidr": "10.20.0.0/24", "ports": []}), {}, None,
