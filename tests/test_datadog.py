@@ -207,8 +207,54 @@ def test_probes_and_resources(ev: Evaluation) -> None:
     assert container["livenessProbe"]["httpGet"] == {"path": "/live", "port": 5555}
     assert container["readinessProbe"]["httpGet"] == {"path": "/ready", "port": 5555}
     assert container["startupProbe"]["httpGet"] == {"path": "/startup", "port": 5555}
-    assert container["resources"]["requests"] == {"cpu": "200m", "memory": "256Mi"}
-    assert container["resources"]["limits"] == {"memory": "512Mi"}
+    assert container["resources"]["requests"] == {"cpu": "200m", "memory": "256Mi", "ephemeral-storage": "64Mi"}
+    assert container["resources"]["limits"]["memory"] == "512Mi"
+
+
+def test_every_agent_container_that_opens_a_socket_can_write_var_run_datadog() -> None:
+    """The agent and the trace agent create their DogStatsD and APM sockets in /var/run/datadog by
+    default (pkg/config/setup config_nix.go lines 57-60 @v0.81.1) on a read-only root: the chart
+    always mounts it writable (_daemonset-volumes-linux.yaml `dsdsocket` @3.240.0)."""
+    toggled = evaluate("staging", stack_file=patched_stack_file("staging", {"platform:datadog": {"apmEnabled": True}}))
+    pod = agent_pod(toggled)
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    for container in pod["containers"]:
+        (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == "/var/run/datadog"]
+        assert not mount.get("readOnly") and "emptyDir" in volumes[mount["name"]], container["name"]
+    assert {c["name"] for c in pod["containers"]} == {"agent", "trace-agent"}
+
+
+def pods(ev: Evaluation) -> list[tuple[str, dict]]:
+    """Every pod spec the stack runs, by workload name."""
+    found = []
+    for m in ev.manifests():
+        spec = m.get("spec", {})
+        template = spec.get("jobTemplate", {}).get("spec", {}).get("template") or spec.get("template")
+        if template:
+            found.append((f"{m['kind']}/{m['metadata']['name']}", template["spec"]))
+    return found
+
+
+def test_every_empty_dir_is_bounded_and_every_container_bounds_its_ephemeral_storage(ev: Evaluation) -> None:
+    """An emptyDir without sizeLimit can fill the node's disk; a container without an
+    ephemeral-storage limit is kube-score's container-ephemeral-storage-request-and-limit
+    (score/container/container.go @v1.20.0). The limit covers the emptyDirs it mounts plus
+    its log (components/kubernetes/storage.py)."""
+    from components.kubernetes.storage import LOG_ALLOWANCE_MI
+    from settings.types import quantity_value
+
+    mib = lambda q: quantity_value(q) / 2**20  # noqa: E731
+    checked = 0
+    for workload, pod in pods(ev):
+        sizes = {v["name"]: v["emptyDir"].get("sizeLimit") for v in pod.get("volumes", []) if "emptyDir" in v}
+        assert all(sizes.values()), (workload, sizes)
+        for container in pod.get("initContainers", []) + pod["containers"]:
+            resources = container["resources"]
+            limit, request = resources["limits"]["ephemeral-storage"], resources["requests"]["ephemeral-storage"]
+            mounted = {m["name"] for m in container.get("volumeMounts", []) if m["name"] in sizes}
+            assert mib(limit) >= LOG_ALLOWANCE_MI + sum(mib(sizes[n]) for n in mounted) > mib(request), workload
+            checked += 1
+    assert checked >= 9  # the agent's three, the Cluster Agent's two, the web app's two, both jobs'
 
 
 def test_hardening_exceptions_are_declared_with_reasons(ev: Evaluation) -> None:

@@ -28,11 +28,14 @@ import yaml
 from components.datadog.rbac import bind_cluster_role
 from components.kubernetes.hardening import RUN_AS_USER, checkov_annotations, container_security_context
 from components.kubernetes.runtime import PodRuntime
+from components.kubernetes.storage import with_ephemeral_storage
 from components.moves import moved_from
 from settings.datadog.agents import DatadogSettings
 
 NAMESPACE = "datadog"
 NAME = "datadog-cluster-agent"
+SELECTOR = {"app.kubernetes.io/name": NAME}
+"""Selects the Cluster Agent's pods: its Deployment, Service, PDB and NetworkPolicies."""
 TOKEN_SECRET = NAME
 TOKEN_KEY = "token"
 CMD_PORT = 5005  # cluster_agent.cmd_port default: DataDog/datadog-agent pkg/config/setup/config.go
@@ -116,7 +119,7 @@ class DatadogClusterAgent(pulumi.ComponentResource):
         return {**self._args.labels, "app.kubernetes.io/name": NAME, "app.kubernetes.io/component": "cluster-agent"}
 
     def _selector(self) -> dict[str, str]:
-        return {"app.kubernetes.io/name": NAME}
+        return dict(SELECTOR)
 
     def _metadata(self, name: str, **extra: object) -> dict:
         return {"name": name, "namespace": NAMESPACE, "labels": self._labels(), **extra}
@@ -188,7 +191,9 @@ class DatadogClusterAgent(pulumi.ComponentResource):
     def _volumes(self) -> tuple[list[dict], list[dict]]:
         # Read-only root filesystem, the chart's way: every path the DCA writes
         # is an emptyDir (its Dockerfile declares /etc/datadog-agent,
-        # /var/log/datadog and /tmp as the writable volumes).
+        # /var/log/datadog and /tmp as the writable volumes), each bounded: the
+        # config copy, the run state, a log that rotates at 10 MB with one old file
+        # (pkg/config/setup common_settings.go lines 1170-1171 @v0.81.1) and scratch space.
         writable = {"config": CONFIG_DIR, "datadogrun": "/opt/datadog-agent/run", "varlog": "/var/log/datadog"}
         writable["tmpdir"] = "/tmp"
         volumes = [{"name": name, "empty_dir": {"size_limit": "64Mi"}} for name in writable]
@@ -258,28 +263,30 @@ class DatadogClusterAgent(pulumi.ComponentResource):
                 "template": {
                     "metadata": {"labels": self._labels()},
                     "spec": self._args.pods.adapt(
-                        {
-                            "service_account_name": NAME,
-                            "automount_service_account_token": True,
-                            "node_selector": {"kubernetes.io/os": "linux"},
-                            "affinity": {
-                                "pod_anti_affinity": {
-                                    "preferred_during_scheduling_ignored_during_execution": [
-                                        {
-                                            "weight": 50,
-                                            "pod_affinity_term": {
-                                                "label_selector": {"match_labels": self._selector()},
-                                                "topology_key": "kubernetes.io/hostname",
+                        with_ephemeral_storage(
+                            {
+                                "service_account_name": NAME,
+                                "automount_service_account_token": True,
+                                "node_selector": {"kubernetes.io/os": "linux"},
+                                "affinity": {
+                                    "pod_anti_affinity": {
+                                        "preferred_during_scheduling_ignored_during_execution": [
+                                            {
+                                                "weight": 50,
+                                                "pod_affinity_term": {
+                                                    "label_selector": {"match_labels": self._selector()},
+                                                    "topology_key": "kubernetes.io/hostname",
+                                                },
                                             },
-                                        },
-                                    ]
-                                }
-                            },
-                            "security_context": pod_security_context(),
-                            "init_containers": [self._init_volume()],
-                            "containers": [self._container(mounts)],
-                            "volumes": volumes,
-                        }
+                                        ]
+                                    }
+                                },
+                                "security_context": pod_security_context(),
+                                "init_containers": [self._init_volume()],
+                                "containers": [self._container(mounts)],
+                                "volumes": volumes,
+                            }
+                        )
                     ),
                 },
             },
