@@ -257,6 +257,63 @@ def test_every_empty_dir_is_bounded_and_every_container_bounds_its_ephemeral_sto
     assert checked >= 9  # the agent's three, the Cluster Agent's two, the web app's two, both jobs'
 
 
+def network_policies(ev: Evaluation, namespace: str) -> dict[str, dict]:
+    return {
+        r.inputs["metadata"]["name"]: r.inputs["spec"]
+        for r in ev.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+        if r.inputs["metadata"]["namespace"] == namespace
+    }
+
+
+def selected(policy: dict, labels: dict[str, str]) -> bool:
+    return policy["podSelector"].get("matchLabels", {}).items() <= labels.items()
+
+
+def test_the_datadog_namespace_lets_in_only_metrics_traces_and_the_cluster_agents_api(ev: Evaluation) -> None:
+    policies = network_policies(ev, "datadog")
+    agent_labels = ev.one(DAEMONSET).inputs["spec"]["template"]["metadata"]["labels"]
+    dca_labels = cluster_agent(ev).inputs["spec"]["template"]["metadata"]["labels"]
+    assert policies["default-deny-ingress"] == {"podSelector": {}, "policyTypes": ["Ingress"]}
+    ingress = {name: p for name, p in policies.items() if "ingress" in p}
+    # The agents: DogStatsD and traces, from the namespaces that carry the client label.
+    (agent_policy,) = [p for p in ingress.values() if selected(p, agent_labels)]
+    (agent_rule,) = agent_policy["ingress"]
+    assert {(p["protocol"], p["port"]) for p in agent_rule["ports"]} == {("UDP", 8125), ("TCP", 8126)}
+    (clients,) = agent_rule["from"]
+    label = clients["namespaceSelector"]["matchLabels"]
+    for namespace in ev.of_type("kubernetes:core/v1:Namespace"):
+        if namespace.inputs["metadata"]["name"] not in ("datadog",):
+            assert label.items() <= namespace.inputs["metadata"]["labels"].items(), namespace.name
+    # The Cluster Agent: its API port, from the node agents of its own namespace only.
+    (dca_policy,) = [p for p in ingress.values() if selected(p, dca_labels)]
+    (dca_rule,) = dca_policy["ingress"]
+    assert dca_rule["from"] == [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "datadog-agent"}}}]
+    service = ev.one(SERVICE, "datadog-cluster-agent-svc").inputs["spec"]["ports"][0]
+    assert dca_rule["ports"] == [{"protocol": "TCP", "port": service["targetPort"]}]
+
+
+def test_only_the_cluster_agents_egress_is_fenced_and_never_to_the_host_endpoints(ev: Evaluation) -> None:
+    """The node agents read their own node's kubelet at the node IP, which no NetworkPolicy can
+    allow under Cilium on AKS (components/datadog/network_policies.py): their egress stays open."""
+    sys.path.insert(0, str(ROOT / "policy"))
+    import guardrails
+
+    policies = network_policies(ev, "datadog")
+    agent_labels = ev.one(DAEMONSET).inputs["spec"]["template"]["metadata"]["labels"]
+    dca_labels = cluster_agent(ev).inputs["spec"]["template"]["metadata"]["labels"]
+    egress = [p for p in policies.values() if "Egress" in p["policyTypes"]]
+    assert not [p for p in egress if selected(p, agent_labels)]
+    (dca,) = [p for p in egress if selected(p, dca_labels)]
+    dns, outside = dca["egress"]
+    assert {(p["protocol"], p["port"]) for p in dns["ports"]} == {("UDP", 53), ("TCP", 53)}
+    assert outside == {
+        "to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["169.254.169.254/32", "168.63.129.16/32"]}}],
+        "ports": [{"protocol": "TCP", "port": 443}],
+    }
+    for policy in ev.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy"):
+        assert guardrails.egress_keeps_metadata_closed(policy.type, policy.inputs, {}) == []
+
+
 def test_hardening_exceptions_are_declared_with_reasons(ev: Evaluation) -> None:
     annotations = ev.one(DAEMONSET).inputs["metadata"]["annotations"]
     skips = dict(value.split("=", 1) for key, value in annotations.items() if key.startswith("checkov.io/skip"))

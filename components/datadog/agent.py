@@ -23,8 +23,11 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.datadog.cluster_agent import CMD_PORT as CLUSTER_AGENT_CMD_PORT
 from components.datadog.cluster_agent import NAME as CLUSTER_AGENT
+from components.datadog.cluster_agent import SELECTOR as CLUSTER_AGENT_SELECTOR
 from components.datadog.cluster_agent import TOKEN_KEY, TOKEN_SECRET, DatadogClusterAgent, DatadogClusterAgentArgs
+from components.datadog.network_policies import build_network_policies
 from components.datadog.rbac import bind_cluster_role
 from components.kubernetes.hardening import checkov_annotations
 from components.kubernetes.runtime import PodRuntime
@@ -140,6 +143,7 @@ class DatadogAgent(pulumi.ComponentResource):
         account = self._build_rbac(child)
         priority = self._build_priority_class()
         self._build_local_service(child)
+        self._build_network_policies(child)
         # After the Cluster Agent's Service: the agent finds it through the
         # service-link variables Kubernetes injects only for Services that
         # already exist (DataDog/datadog-agent pkg/util/clusteragent/clusteragent.go).
@@ -223,6 +227,16 @@ class DatadogAgent(pulumi.ComponentResource):
                 "ports": ports,
                 "internal_traffic_policy": "Local",
             },
+            opts=child,
+        )
+
+    def _build_network_policies(self, child: pulumi.ResourceOptions) -> None:
+        build_network_policies(
+            NAMESPACE,
+            self._labels(),
+            agent_pods=AGENT_SELECTOR,
+            cluster_agent_pods=CLUSTER_AGENT_SELECTOR,
+            ports={"dogstatsd": DOGSTATSD_PORT, "trace": TRACE_PORT, "cmd": CLUSTER_AGENT_CMD_PORT},
             opts=child,
         )
 
