@@ -29,7 +29,7 @@ from components.datadog.cluster_agent import SELECTOR as CLUSTER_AGENT_SELECTOR
 from components.datadog.cluster_agent import TOKEN_KEY, TOKEN_SECRET, DatadogClusterAgent, DatadogClusterAgentArgs
 from components.datadog.network_policies import build_network_policies
 from components.datadog.rbac import bind_cluster_role
-from components.kubernetes.hardening import checkov_annotations
+from components.kubernetes.hardening import checkov_annotations, kube_score_annotations
 from components.kubernetes.runtime import PodRuntime
 from components.kubernetes.storage import with_ephemeral_storage
 from components.moves import moved_from
@@ -98,6 +98,11 @@ CHECKOV_SKIPS = {
     "CKV_K8S_37": "Root reads other containers' /proc and cgroup files through the runtime's default capabilities",
     "CKV_K8S_38": "The agent calls the API server and kubelet with its service account token",
     "CKV_K8S_35": "DD_API_KEY and the Cluster Agent token come from Secrets built from Pulumi secret config",
+}
+# The same choices as kube-score names them (check ids: zegl/kube-score README_CHECKS.md @v1.20.0).
+KUBE_SCORE_SKIPS = {
+    "container-security-context-user-group-id": "Runs as root, UID and GID 0, to read root-owned host files "
+    "(/proc, pod logs): see CKV_K8S_23",
 }
 
 
@@ -402,7 +407,9 @@ class DatadogAgent(pulumi.ComponentResource):
             containers.append(self._trace_agent_container())
         return k8s.apps.v1.DaemonSet(
             "datadog-agent",
-            metadata=self._metadata(NAME, annotations=checkov_annotations(CHECKOV_SKIPS)),
+            metadata=self._metadata(
+                NAME, annotations={**checkov_annotations(CHECKOV_SKIPS), **kube_score_annotations(KUBE_SCORE_SKIPS)}
+            ),
             spec={
                 "selector": {"match_labels": dict(AGENT_SELECTOR)},
                 "update_strategy": {"type": "RollingUpdate", "rolling_update": {"max_unavailable": "10%"}},

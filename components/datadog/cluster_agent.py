@@ -26,7 +26,12 @@ import yaml
 # The chart sets only allowPrivilegeEscalation: false and a read-only root
 # filesystem; the Cluster Agent gets our full restricted context on top.
 from components.datadog.rbac import bind_cluster_role
-from components.kubernetes.hardening import RUN_AS_USER, checkov_annotations, container_security_context
+from components.kubernetes.hardening import (
+    RUN_AS_USER,
+    checkov_annotations,
+    container_security_context,
+    kube_score_annotations,
+)
 from components.kubernetes.runtime import PodRuntime
 from components.kubernetes.storage import with_ephemeral_storage
 from components.moves import moved_from
@@ -71,6 +76,11 @@ CHECKOV_SKIPS = {
     "CKV_K8S_43": "The Cluster Agent image is pinned by release tag in config",
     "CKV_K8S_35": "DD_API_KEY and the auth token come from Secrets built from Pulumi secret config",
     "CKV_K8S_38": "The Cluster Agent watches the API server with its own service account token",
+}
+# kube-score's check ids (zegl/kube-score README_CHECKS.md @v1.20.0).
+KUBE_SCORE_SKIPS = {
+    "container-security-context-user-group-id": "Runs in group 0 (GID 0), the mode the image is built for: its "
+    "files are group-root readable (pod_security_context below); group 0 grants no privilege",
 }
 
 
@@ -254,7 +264,9 @@ class DatadogClusterAgent(pulumi.ComponentResource):
         volumes, mounts = self._volumes()
         k8s.apps.v1.Deployment(
             NAME,
-            metadata=self._metadata(NAME, annotations=checkov_annotations(CHECKOV_SKIPS)),
+            metadata=self._metadata(
+                NAME, annotations={**checkov_annotations(CHECKOV_SKIPS), **kube_score_annotations(KUBE_SCORE_SKIPS)}
+            ),
             spec={
                 "replicas": self._args.settings.cluster_agent.replicas,
                 "revision_history_limit": 10,
