@@ -194,8 +194,40 @@ CERTIFICATE_USER = "db79e9a7-68ee-4b58-9aeb-b90e7c24fcba"
 def test_the_cluster_runs_the_application_routing_add_on(prod: Evaluation) -> None:
     cluster = prod.one(CLUSTER).inputs
     assert cluster["ingressProfile"] == {"webAppRouting": {"enabled": True}}
-    # An Ingress takes its certificate from Key Vault, so the CSI provider is on.
-    assert cluster["addonProfiles"] == {"azureKeyvaultSecretsProvider": {"enabled": True}}
+    # An Ingress takes its certificate from Key Vault, so the CSI provider is on, and re-reads
+    # it every 2 minutes so a renewed certificate is served (strings: the add-on's config is a
+    # string map, csi-secrets-store-configuration-options.md).
+    assert cluster["addonProfiles"] == {
+        "azureKeyvaultSecretsProvider": {
+            "enabled": True,
+            "config": {"enableSecretRotation": "true", "rotationPollInterval": "2m"},
+        }
+    }
+
+
+def test_the_rotation_interval_comes_from_config() -> None:
+    stack_file = patched_stack_file("prod", {"platform:aks": {"secretsRotationPollInterval": "5m"}})
+    addon = evaluate("prod", stack_file=stack_file).one(CLUSTER).inputs["addonProfiles"]["azureKeyvaultSecretsProvider"]
+    assert addon["config"] == {"enableSecretRotation": "true", "rotationPollInterval": "5m"}
+
+
+def test_role_assignments_keep_their_names_and_are_deleted_before_they_are_replaced(
+    prod: Evaluation, staging: Evaluation
+) -> None:
+    """A new principal or scope replaces an assignment, and its name stays the same: the old one
+    must go first or ARM refuses the new one as existing (components/azure/roles.py)."""
+    import uuid
+
+    for ev in (prod, staging):
+        assignments = ev.of_type(ROLE)
+        assert len(assignments) == 3  # subnet, AcrPull, Key Vault Certificate User
+        cluster = ev.one(CLUSTER).inputs["resourceName"]
+        for assignment in assignments:
+            assert assignment.delete_before_replace, assignment.name
+            # Unchanged names: a renamed assignment would be replaced, which prod's protection refuses.
+            purposes = ("subnet-network-contributor", "acr-pull", "app-routing-certificate-user")
+            names = {str(uuid.uuid5(uuid.NAMESPACE_URL, f"{cluster}/{purpose}")) for purpose in purposes}
+            assert assignment.inputs["roleAssignmentName"] in names, assignment.name
 
 
 def test_prod_ingress_serves_its_host_with_the_vaults_certificate_to_listed_clients(prod: Evaluation) -> None:

@@ -250,6 +250,8 @@ BAD_CONFIGS: list[tuple[str, str, dict, dict, dict | None, list[str]]] = [
      ["platform:services.admin.egress[0]", "port 70000 is outside 1-65535"]),
     ("egress-without-ports", "staging", _egress_patch({"cidr": "10.20.0.0/24", "ports": []}), {}, None,
      ["platform:services.admin.egress[0].ports", "at least 1 item"]),
+    ("rotation-interval-not-a-duration", "staging", {"platform:aks": {"secretsRotationPollInterval": "2 minutes"}}, {},
+     None, ["platform:aks.secretsRotationPollInterval", "should match pattern"]),
     # pools
     ("duplicate-user-pool", "staging", {"platform:aks": {"userPools": [{"name": "user"}, {"name": "batch"},
                                                                           {"name": "batch", "minCount": 2}]}}, {}, None,

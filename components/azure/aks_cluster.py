@@ -241,7 +241,20 @@ class AksCluster(pulumi.ComponentResource):
             return {}
         # The Key Vault CSI provider the add-on mounts certificates with: the
         # add-on key mspnp/aks-baseline uses (workload-team/cluster-stamp.bicep l.846).
-        return {"azureKeyvaultSecretsProvider": {"enabled": True}}
+        # With rotation on, a renewed certificate reaches the Ingress: "To enable the add-on to
+        # reload certificates from Azure Key Vault when they change, you should enable the secret
+        # autorotation feature" (MicrosoftDocs/azure-aks-docs articles/aks/app-routing-dns-ssl.md
+        # @11fb7fb8). The keys and their string values, and the 2-minute default:
+        # articles/aks/csi-secrets-store-configuration-options.md @d297e9a1.
+        return {
+            "azureKeyvaultSecretsProvider": {
+                "enabled": True,
+                "config": {
+                    "enableSecretRotation": "true",
+                    "rotationPollInterval": self._args.settings.secrets_rotation_poll_interval,
+                },
+            }
+        }
 
     def _build_user_pools(
         self, group: resources.ResourceGroup, subnet: network.Subnet, cluster: containerservice.ManagedCluster
