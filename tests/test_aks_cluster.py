@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 
+import pulumi
 import pytest
 import yaml
 
@@ -304,3 +305,59 @@ def test_the_sdk_type_check_catches_a_typo(
     target[path[-1]] = value
     (problem,) = check_inputs(resource_type, inputs)
     assert fragment in problem
+
+
+# ------------------------------------------- the system pool's create-time properties
+
+
+def with_system_pool(inputs: dict, **changes: object) -> dict:
+    changed = copy.deepcopy(inputs)
+    (system,) = [p for p in changed["agentPoolProfiles"] if p["name"] == "system"]
+    system.update(changes)
+    return changed
+
+
+@pytest.mark.parametrize(("api", "value", "key"), [("vmSize", "Standard_D8ds_v5", "vmSize"),
+                                                   ("osDiskSizeGB", 256, "osDiskSizeGb")])  # fmt: skip
+def test_a_system_pool_change_aks_cannot_make_is_refused_with_the_way_to_do_it(
+    prod: Evaluation, api: str, value: object, key: str
+) -> None:
+    """The preview compares what the cluster was created with (the old inputs) with the new; the
+    config alone cannot know the old value."""
+    from components.azure.aks_cluster import system_pool_changes
+
+    old = prod.one(CLUSTER).inputs
+    (line,) = system_pool_changes(old, with_system_pool(old, **{api: value}))
+    assert line.startswith(f"platform:aks.systemPool.{key}: ")
+    assert "docs/operations.md#runbook-changing-the-system-pool" in line and "\n" not in line
+
+
+def test_other_system_pool_changes_and_a_first_create_pass(prod: Evaluation) -> None:
+    from components.azure.aks_cluster import system_pool_changes
+
+    old = prod.one(CLUSTER).inputs
+    assert system_pool_changes(old, with_system_pool(old, maxCount=6, minCount=3)) == []
+    assert system_pool_changes(None, old) == []  # a create has no old inputs
+
+
+def test_the_guard_runs_before_every_update_of_the_cluster_in_the_preview_too(prod: Evaluation) -> None:
+    from components.azure.aks_cluster import refuse_system_pool_changes
+
+    assert prod.one(CLUSTER).hooks == {"beforeUpdate": ["aks-platform-prod-system-pool-fixed"]}
+    old = prod.one(CLUSTER).inputs
+    args = pulumi.ResourceHookArgs(
+        "urn", "id", "cluster", CLUSTER, with_system_pool(old, vmSize="Standard_D8ds_v5"), old
+    )
+    with pytest.raises(ValueError, match=r"platform:aks\.systemPool\.vmSize"):
+        refuse_system_pool_changes(args)
+
+
+def test_the_refusal_links_to_a_runbook_that_exists() -> None:
+    import re
+
+    from components.azure.aks_cluster import RESIZE_HELP
+    from harness import ROOT
+
+    page, anchor = RESIZE_HELP.split("#")
+    headings = re.findall(r"^#+ (.+)$", (ROOT / page).read_text(), flags=re.M)
+    assert anchor in {re.sub(r"[^a-z0-9 -]", "", h.lower()).replace(" ", "-") for h in headings}
