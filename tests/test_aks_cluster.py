@@ -178,10 +178,13 @@ def test_kubeconfig_conversion_rejects_unknown_mode_and_non_aad_config() -> None
         to_non_interactive(broken, "azurecli")
 
 
-def test_kubelogin_mode_comes_from_config() -> None:
-    stack_file = patched_stack_file("staging", {"platform:aks": {"kubeloginMode": "workloadidentity"}})
-    provider = evaluate("staging", stack_file=stack_file).one("pulumi:providers:kubernetes")
+def test_kubelogin_mode_and_the_secrets_rotation_interval_come_from_config() -> None:
+    patch = {"platform:aks": {"kubeloginMode": "workloadidentity", "secretsRotationPollInterval": "5m"}}
+    ev = evaluate("staging", stack_file=patched_stack_file("staging", patch))
+    provider = ev.one("pulumi:providers:kubernetes")
     assert "workloadidentity" in yaml.safe_load(provider.inputs["kubeconfig"])["users"][0]["user"]["exec"]["args"]
+    addon = ev.one(CLUSTER).inputs["addonProfiles"]["azureKeyvaultSecretsProvider"]
+    assert addon["config"] == {"enableSecretRotation": "true", "rotationPollInterval": "5m"}
 
 
 # ------------------------------------------ ingress add-on, Key Vault, registry
@@ -204,12 +207,6 @@ def test_the_cluster_runs_the_application_routing_add_on(prod: Evaluation) -> No
             "config": {"enableSecretRotation": "true", "rotationPollInterval": "2m"},
         }
     }
-
-
-def test_the_rotation_interval_comes_from_config() -> None:
-    stack_file = patched_stack_file("prod", {"platform:aks": {"secretsRotationPollInterval": "5m"}})
-    addon = evaluate("prod", stack_file=stack_file).one(CLUSTER).inputs["addonProfiles"]["azureKeyvaultSecretsProvider"]
-    assert addon["config"] == {"enableSecretRotation": "true", "rotationPollInterval": "5m"}
 
 
 def test_role_assignments_keep_their_names_and_are_deleted_before_they_are_replaced(

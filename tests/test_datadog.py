@@ -66,9 +66,14 @@ def test_containerd_socket_is_explicit_and_mounted(ev: Evaluation) -> None:
     assert socket.removeprefix("/host").startswith(host["runtimesocketdir"] + "/")
 
 
-def test_logs_and_apm_are_switchable() -> None:
+@pytest.fixture(scope="module")
+def toggled() -> Evaluation:
+    """Staging with log collection off and APM on."""
     stack_file = patched_stack_file("staging", {"platform:datadog": {"logsEnabled": False, "apmEnabled": True}})
-    toggled = evaluate("staging", stack_file=stack_file)
+    return evaluate("staging", stack_file=stack_file)
+
+
+def test_logs_and_apm_are_switchable(toggled: Evaluation) -> None:
     env = agent_env(toggled)
     assert env["DD_LOGS_ENABLED"]["value"] == "false"
     pod = agent_pod(toggled)
@@ -211,11 +216,10 @@ def test_probes_and_resources(ev: Evaluation) -> None:
     assert container["resources"]["limits"]["memory"] == "512Mi"
 
 
-def test_every_agent_container_that_opens_a_socket_can_write_var_run_datadog() -> None:
+def test_every_agent_container_that_opens_a_socket_can_write_var_run_datadog(toggled: Evaluation) -> None:
     """The agent and the trace agent create their DogStatsD and APM sockets in /var/run/datadog by
     default (pkg/config/setup config_nix.go lines 57-60 @v0.81.1) on a read-only root: the chart
     always mounts it writable (_daemonset-volumes-linux.yaml `dsdsocket` @3.240.0)."""
-    toggled = evaluate("staging", stack_file=patched_stack_file("staging", {"platform:datadog": {"apmEnabled": True}}))
     pod = agent_pod(toggled)
     volumes = {v["name"]: v for v in pod["volumes"]}
     for container in pod["containers"]:
