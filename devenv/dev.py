@@ -410,6 +410,9 @@ def shell_env() -> str:
 
 
 def run(command: str, args: list[str]) -> int:
+    if command in ("-h", "--help", "help"):
+        print(__doc__)
+        return 0
     if command == "env":
         print(shell_env())
         return 0

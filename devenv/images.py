@@ -226,7 +226,7 @@ def build_all() -> dict[str, Path]:
 def main(argv: list[str]) -> int:
     if argv[1:] != ["build"]:
         print(__doc__.split("\n\n")[1])
-        return 2
+        return 0 if argv[1:] in (["-h"], ["--help"], ["help"]) else 2
     for ref, path in build_all().items():
         print(f"{ref}\t{path}")
     return 0

@@ -8,6 +8,7 @@ never part of the typed config."""
 
 from __future__ import annotations
 
+import argparse
 import difflib
 import sys
 from pathlib import Path
@@ -50,10 +51,11 @@ def stack_diff(a: str, b: str) -> str:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 3:
-        print("usage: python -m offline.diff STACK_A STACK_B", file=sys.stderr)
-        return 2
-    sys.stdout.write(stack_diff(argv[1], argv[2]))
+    parser = argparse.ArgumentParser(prog="python -m offline.diff", description=__doc__.split("\n\n")[0])
+    parser.add_argument("a", metavar="STACK_A")
+    parser.add_argument("b", metavar="STACK_B")
+    args = parser.parse_args(argv[1:])
+    sys.stdout.write(stack_diff(args.a, args.b))
     return 0
 
 

@@ -106,6 +106,8 @@ class Registration:
     aliases: list[dict[str, Any]] = field(default_factory=list)
     """Earlier identities of this resource (alias specs), so a move is not a replace."""
     delete_before_replace: bool = False
+    hooks: dict[str, list[str]] = field(default_factory=dict)
+    """Resource hooks by lifecycle point (before_update, ...), by name."""
 
 
 @dataclass
@@ -231,6 +233,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     dependencies=list(request.dependencies),
                     aliases=[json_format.MessageToDict(alias) for alias in request.aliases],
                     delete_before_replace=bool(request.deleteBeforeReplace),
+                    hooks={k: list(v) for k, v in json_format.MessageToDict(request.hooks).items()},
                 )
             )
         return response

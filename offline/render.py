@@ -9,6 +9,7 @@ keys, sorted files) and every Secret value is redacted."""
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import sys
 from pathlib import Path
@@ -68,13 +69,13 @@ def write_manifests(manifests: list[dict[str, Any]], out_dir: Path) -> list[Path
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) not in (2, 3):
-        print("usage: python -m offline.render STACK [OUT_DIR]", file=sys.stderr)
-        return 2
-    stack = argv[1]
-    out_dir = Path(argv[2]) if len(argv) == 3 else Path("build/manifests") / stack
-    written = write_manifests(render_manifests(stack), out_dir)
-    print(f"rendered {len(written)} objects of stack '{stack}' to {out_dir}/")
+    parser = argparse.ArgumentParser(prog="python -m offline.render", description=__doc__.split("\n\n")[0])
+    parser.add_argument("stack", help="the stack to render: prod, staging or dev")
+    parser.add_argument("out_dir", nargs="?", help="where to write (default: build/manifests/STACK)")
+    args = parser.parse_args(argv[1:])
+    out_dir = Path(args.out_dir) if args.out_dir else Path("build/manifests") / args.stack
+    written = write_manifests(render_manifests(args.stack), out_dir)
+    print(f"rendered {len(written)} objects of stack '{args.stack}' to {out_dir}/")
     return 0
 
 

@@ -171,25 +171,30 @@ def secrets_from_secret_config(resource_type: str, props: Mapping[str, Any], con
     return problems
 
 
-# The Azure Instance Metadata Service hands out the node's identity tokens
+# The Azure host's endpoints no workload may reach (settings/host_endpoints.py says the same,
+# with its sources; the policy pack stands alone, so it keeps its own copy):
+# the Instance Metadata Service hands out the node's identity tokens
 # (AKSDOCS articles/aks/operator-best-practices-cluster-security.md l.73-99,
-# MicrosoftDocs/azure-aks-docs @ fb060abe: block it with ipBlock.except).
+# MicrosoftDocs/azure-aks-docs @ fb060abe: block it with ipBlock.except), and the wireserver
+# holds the VM's protected settings (Azure/AgentBaker block_wireserver.sh @1054319a).
 METADATA_ENDPOINT = ipaddress.ip_address("169.254.169.254")
+WIRESERVER = ipaddress.ip_address("168.63.129.16")
+HOST_ENDPOINTS = {METADATA_ENDPOINT: "the instance metadata endpoint hands out node identity tokens",
+                  WIRESERVER: "the wireserver holds the VM's protected settings"}  # fmt: skip
 
 
-def _opens_metadata_endpoint(block: Mapping[str, Any]) -> bool:
+def _opened_endpoints(block: Mapping[str, Any]) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
     try:
-        if METADATA_ENDPOINT not in ipaddress.ip_network(str(block.get("cidr")), strict=False):
-            return False
+        network = ipaddress.ip_network(str(block.get("cidr")), strict=False)
         excepted = [ipaddress.ip_network(str(cidr), strict=False) for cidr in block.get("except") or []]
     except ValueError:
-        return False  # not a range at all: the API server refuses it
-    return not any(METADATA_ENDPOINT in cidr for cidr in excepted)
+        return []  # not a range at all: the API server refuses it
+    return [e for e in HOST_ENDPOINTS if e in network and not any(e in cidr for cidr in excepted)]
 
 
 def egress_keeps_metadata_closed(resource_type: str, props: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:
-    # Defence in depth: settings/egress.py refuses the endpoint itself in a
-    # service's declared egress and excepts it from every range that covers it.
+    # Defence in depth: settings/service/egress.py refuses either endpoint itself in a service's
+    # declared egress and excepts them from every range that covers them.
     if resource_type != "kubernetes:networking.k8s.io/v1:NetworkPolicy":
         return []
     problems = []
@@ -197,15 +202,15 @@ def egress_keeps_metadata_closed(resource_type: str, props: Mapping[str, Any], c
         peers = rule.get("to") or []
         if not peers:
             problems.append(
-                f"egress rule {index} allows every destination, the metadata endpoint {METADATA_ENDPOINT} too: "
-                "name its destinations"
+                f"egress rule {index} allows every destination, the metadata endpoint {METADATA_ENDPOINT} and "
+                f"the wireserver {WIRESERVER} too: name its destinations"
             )
         for peer in peers:
             block = peer.get("ipBlock")
-            if block and _opens_metadata_endpoint(block):
+            for endpoint in _opened_endpoints(block) if block else []:
                 problems.append(
-                    f"egress rule {index} opens {block.get('cidr')} without excepting {METADATA_ENDPOINT}/32 "
-                    "(the instance metadata endpoint hands out node identity tokens)"
+                    f"egress rule {index} opens {block.get('cidr')} without excepting {endpoint}/32 "
+                    f"({HOST_ENDPOINTS[endpoint]})"
                 )
     return problems
 
@@ -239,7 +244,8 @@ GUARDRAILS = [
     Guardrail("prod-aks-guardrails", "Prod AKS keeps local accounts off, the Standard tier and auto-upgrade.",
               prod_aks_guardrails,
               config_schema={"environments": {"type": "array", "items": {"type": "string"}, "default": ["prod"]}}),
-    Guardrail("egress-keeps-metadata-closed", "No egress NetworkPolicy opens the instance metadata endpoint.",
+    Guardrail("egress-keeps-metadata-closed",
+              "No egress NetworkPolicy opens the instance metadata endpoint or the wireserver.",
               egress_keeps_metadata_closed),
     Guardrail("secrets-from-secret-config", "Kubernetes Secrets hold only Pulumi secret values.",
               secrets_from_secret_config, reads_secrets=True),

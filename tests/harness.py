@@ -42,6 +42,7 @@ __all__ = [
     "evaluate_fresh",
     "evaluate_recording",
     "is_secret",
+    "monitor_specs_for",
     "patched_stack_file",
     "placeholder_secrets",
     "pod_ready",
@@ -107,3 +108,27 @@ def pod_ready(pod: Any) -> bool:
     return pod.metadata.deletion_timestamp is None and any(
         c.type == "Ready" and c.status == "True" for c in (pod.status.conditions or [])
     )
+
+
+# A worker, a jobs-only service and a fixed-size web app beside a stack's own services: every
+# kind's monitors.
+EVERY_KIND = {
+    "mailer": {"team": "growth", "worker": {"image": "ghcr.io/example-org/mailer:0.9.0", "probe": {"command": ["true"]},
+                                            "autoscaling": {"minReplicas": 1, "maxReplicas": 3}}},
+    "etl": {"team": "data", "jobs": [{"name": "load", "schedule": "0 3 * * *", "command": ["etl"],
+                                      "image": "ghcr.io/example-org/etl:2.0.1"}]},
+}  # fmt: skip
+
+
+def monitor_specs_for(stack: str, extra_services: dict | None = None) -> list:
+    """Every MonitorSpec of `stack` (plus `extra_services`), built from the stack file as the
+    program builds them, without evaluating the program or importing pulumi_datadog."""
+    from components.service.monitors import monitor_specs
+    from settings.loader import validate_settings
+
+    runtime = {key.split(":", 1)[1]: value for key, value in stack_file_config(stack).items()}
+    if extra_services:
+        runtime["services"] = {**(runtime.get("services") or {}), **extra_services}
+    settings = validate_settings(stack, runtime)
+    cluster = settings.cluster_name(stack)
+    return monitor_specs(settings.datadog, dict(settings.services), cluster, settings.environment)

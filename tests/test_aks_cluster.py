@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 
+import pulumi
 import pytest
 import yaml
 
@@ -177,10 +178,13 @@ def test_kubeconfig_conversion_rejects_unknown_mode_and_non_aad_config() -> None
         to_non_interactive(broken, "azurecli")
 
 
-def test_kubelogin_mode_comes_from_config() -> None:
-    stack_file = patched_stack_file("staging", {"platform:aks": {"kubeloginMode": "workloadidentity"}})
-    provider = evaluate("staging", stack_file=stack_file).one("pulumi:providers:kubernetes")
+def test_kubelogin_mode_and_the_secrets_rotation_interval_come_from_config() -> None:
+    patch = {"platform:aks": {"kubeloginMode": "workloadidentity", "secretsRotationPollInterval": "5m"}}
+    ev = evaluate("staging", stack_file=patched_stack_file("staging", patch))
+    provider = ev.one("pulumi:providers:kubernetes")
     assert "workloadidentity" in yaml.safe_load(provider.inputs["kubeconfig"])["users"][0]["user"]["exec"]["args"]
+    addon = ev.one(CLUSTER).inputs["addonProfiles"]["azureKeyvaultSecretsProvider"]
+    assert addon["config"] == {"enableSecretRotation": "true", "rotationPollInterval": "5m"}
 
 
 # ------------------------------------------ ingress add-on, Key Vault, registry
@@ -194,8 +198,34 @@ CERTIFICATE_USER = "db79e9a7-68ee-4b58-9aeb-b90e7c24fcba"
 def test_the_cluster_runs_the_application_routing_add_on(prod: Evaluation) -> None:
     cluster = prod.one(CLUSTER).inputs
     assert cluster["ingressProfile"] == {"webAppRouting": {"enabled": True}}
-    # An Ingress takes its certificate from Key Vault, so the CSI provider is on.
-    assert cluster["addonProfiles"] == {"azureKeyvaultSecretsProvider": {"enabled": True}}
+    # An Ingress takes its certificate from Key Vault, so the CSI provider is on, and re-reads
+    # it every 2 minutes so a renewed certificate is served (strings: the add-on's config is a
+    # string map, csi-secrets-store-configuration-options.md).
+    assert cluster["addonProfiles"] == {
+        "azureKeyvaultSecretsProvider": {
+            "enabled": True,
+            "config": {"enableSecretRotation": "true", "rotationPollInterval": "2m"},
+        }
+    }
+
+
+def test_role_assignments_keep_their_names_and_are_deleted_before_they_are_replaced(
+    prod: Evaluation, staging: Evaluation
+) -> None:
+    """A new principal or scope replaces an assignment, and its name stays the same: the old one
+    must go first or ARM refuses the new one as existing (components/azure/roles.py)."""
+    import uuid
+
+    for ev in (prod, staging):
+        assignments = ev.of_type(ROLE)
+        assert len(assignments) == 3  # subnet, AcrPull, Key Vault Certificate User
+        cluster = ev.one(CLUSTER).inputs["resourceName"]
+        for assignment in assignments:
+            assert assignment.delete_before_replace, assignment.name
+            # Unchanged names: a renamed assignment would be replaced, which prod's protection refuses.
+            purposes = ("subnet-network-contributor", "acr-pull", "app-routing-certificate-user")
+            names = {str(uuid.uuid5(uuid.NAMESPACE_URL, f"{cluster}/{purpose}")) for purpose in purposes}
+            assert assignment.inputs["roleAssignmentName"] in names, assignment.name
 
 
 def test_prod_ingress_serves_its_host_with_the_vaults_certificate_to_listed_clients(prod: Evaluation) -> None:
@@ -272,3 +302,59 @@ def test_the_sdk_type_check_catches_a_typo(
     target[path[-1]] = value
     (problem,) = check_inputs(resource_type, inputs)
     assert fragment in problem
+
+
+# ------------------------------------------- the system pool's create-time properties
+
+
+def with_system_pool(inputs: dict, **changes: object) -> dict:
+    changed = copy.deepcopy(inputs)
+    (system,) = [p for p in changed["agentPoolProfiles"] if p["name"] == "system"]
+    system.update(changes)
+    return changed
+
+
+@pytest.mark.parametrize(("api", "value", "key"), [("vmSize", "Standard_D8ds_v5", "vmSize"),
+                                                   ("osDiskSizeGB", 256, "osDiskSizeGb")])  # fmt: skip
+def test_a_system_pool_change_aks_cannot_make_is_refused_with_the_way_to_do_it(
+    prod: Evaluation, api: str, value: object, key: str
+) -> None:
+    """The preview compares what the cluster was created with (the old inputs) with the new; the
+    config alone cannot know the old value."""
+    from components.azure.aks_cluster import system_pool_changes
+
+    old = prod.one(CLUSTER).inputs
+    (line,) = system_pool_changes(old, with_system_pool(old, **{api: value}))
+    assert line.startswith(f"platform:aks.systemPool.{key}: ")
+    assert "docs/operations.md#runbook-changing-the-system-pool" in line and "\n" not in line
+
+
+def test_other_system_pool_changes_and_a_first_create_pass(prod: Evaluation) -> None:
+    from components.azure.aks_cluster import system_pool_changes
+
+    old = prod.one(CLUSTER).inputs
+    assert system_pool_changes(old, with_system_pool(old, maxCount=6, minCount=3)) == []
+    assert system_pool_changes(None, old) == []  # a create has no old inputs
+
+
+def test_the_guard_runs_before_every_update_of_the_cluster_in_the_preview_too(prod: Evaluation) -> None:
+    from components.azure.aks_cluster import refuse_system_pool_changes
+
+    assert prod.one(CLUSTER).hooks == {"beforeUpdate": ["aks-platform-prod-system-pool-fixed"]}
+    old = prod.one(CLUSTER).inputs
+    args = pulumi.ResourceHookArgs(
+        "urn", "id", "cluster", CLUSTER, with_system_pool(old, vmSize="Standard_D8ds_v5"), old
+    )
+    with pytest.raises(ValueError, match=r"platform:aks\.systemPool\.vmSize"):
+        refuse_system_pool_changes(args)
+
+
+def test_the_refusal_links_to_a_runbook_that_exists() -> None:
+    import re
+
+    from components.azure.aks_cluster import RESIZE_HELP
+    from harness import ROOT
+
+    page, anchor = RESIZE_HELP.split("#")
+    headings = re.findall(r"^#+ (.+)$", (ROOT / page).read_text(), flags=re.M)
+    assert anchor in {re.sub(r"[^a-z0-9 -]", "", h.lower()).replace(" ", "-") for h in headings}

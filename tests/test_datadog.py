@@ -44,6 +44,8 @@ def test_daemonset_runs_a_pinned_agent_with_cluster_identity(ev: Evaluation) -> 
     assert "value" not in env["DD_API_KEY"]
     # Rails stack traces stay one event (the chart's default).
     assert env["DD_LOGS_CONFIG_AUTO_MULTI_LINE_DETECTION"]["value"] == "true"
+    # The service check the kubelet-unreadable monitor reads (off by default since 7.47).
+    assert env["DD_INTEGRATION_CHECK_STATUS_ENABLED"]["value"] == "true"
 
 
 def test_host_tags_carry_no_reserved_tag(ev: Evaluation) -> None:
@@ -64,9 +66,14 @@ def test_containerd_socket_is_explicit_and_mounted(ev: Evaluation) -> None:
     assert socket.removeprefix("/host").startswith(host["runtimesocketdir"] + "/")
 
 
-def test_logs_and_apm_are_switchable() -> None:
+@pytest.fixture(scope="module")
+def toggled() -> Evaluation:
+    """Staging with log collection off and APM on."""
     stack_file = patched_stack_file("staging", {"platform:datadog": {"logsEnabled": False, "apmEnabled": True}})
-    toggled = evaluate("staging", stack_file=stack_file)
+    return evaluate("staging", stack_file=stack_file)
+
+
+def test_logs_and_apm_are_switchable(toggled: Evaluation) -> None:
     env = agent_env(toggled)
     assert env["DD_LOGS_ENABLED"]["value"] == "false"
     pod = agent_pod(toggled)
@@ -205,8 +212,110 @@ def test_probes_and_resources(ev: Evaluation) -> None:
     assert container["livenessProbe"]["httpGet"] == {"path": "/live", "port": 5555}
     assert container["readinessProbe"]["httpGet"] == {"path": "/ready", "port": 5555}
     assert container["startupProbe"]["httpGet"] == {"path": "/startup", "port": 5555}
-    assert container["resources"]["requests"] == {"cpu": "200m", "memory": "256Mi"}
-    assert container["resources"]["limits"] == {"memory": "512Mi"}
+    assert container["resources"]["requests"] == {"cpu": "200m", "memory": "256Mi", "ephemeral-storage": "64Mi"}
+    assert container["resources"]["limits"]["memory"] == "512Mi"
+
+
+def test_every_agent_container_that_opens_a_socket_can_write_var_run_datadog(toggled: Evaluation) -> None:
+    """The agent and the trace agent create their DogStatsD and APM sockets in /var/run/datadog by
+    default (pkg/config/setup config_nix.go lines 57-60 @v0.81.1) on a read-only root: the chart
+    always mounts it writable (_daemonset-volumes-linux.yaml `dsdsocket` @3.240.0)."""
+    pod = agent_pod(toggled)
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    for container in pod["containers"]:
+        (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == "/var/run/datadog"]
+        assert not mount.get("readOnly") and "emptyDir" in volumes[mount["name"]], container["name"]
+    assert {c["name"] for c in pod["containers"]} == {"agent", "trace-agent"}
+
+
+def pods(ev: Evaluation) -> list[tuple[str, dict]]:
+    """Every pod spec the stack runs, by workload name."""
+    found = []
+    for m in ev.manifests():
+        spec = m.get("spec", {})
+        template = spec.get("jobTemplate", {}).get("spec", {}).get("template") or spec.get("template")
+        if template:
+            found.append((f"{m['kind']}/{m['metadata']['name']}", template["spec"]))
+    return found
+
+
+def test_every_empty_dir_is_bounded_and_every_container_bounds_its_ephemeral_storage(ev: Evaluation) -> None:
+    """An emptyDir without sizeLimit can fill the node's disk; a container without an
+    ephemeral-storage limit is kube-score's container-ephemeral-storage-request-and-limit
+    (score/container/container.go @v1.20.0). The limit covers the emptyDirs it mounts plus
+    its log (components/kubernetes/storage.py)."""
+    from components.kubernetes.storage import LOG_ALLOWANCE_MI
+    from settings.types import quantity_value
+
+    mib = lambda q: quantity_value(q) / 2**20  # noqa: E731
+    checked = 0
+    for workload, pod in pods(ev):
+        sizes = {v["name"]: v["emptyDir"].get("sizeLimit") for v in pod.get("volumes", []) if "emptyDir" in v}
+        assert all(sizes.values()), (workload, sizes)
+        for container in pod.get("initContainers", []) + pod["containers"]:
+            resources = container["resources"]
+            limit, request = resources["limits"]["ephemeral-storage"], resources["requests"]["ephemeral-storage"]
+            mounted = {m["name"] for m in container.get("volumeMounts", []) if m["name"] in sizes}
+            assert mib(limit) >= LOG_ALLOWANCE_MI + sum(mib(sizes[n]) for n in mounted) > mib(request), workload
+            checked += 1
+    assert checked >= 9  # the agent's three, the Cluster Agent's two, the web app's two, both jobs'
+
+
+def network_policies(ev: Evaluation, namespace: str) -> dict[str, dict]:
+    return {
+        r.inputs["metadata"]["name"]: r.inputs["spec"]
+        for r in ev.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+        if r.inputs["metadata"]["namespace"] == namespace
+    }
+
+
+def selected(policy: dict, labels: dict[str, str]) -> bool:
+    return policy["podSelector"].get("matchLabels", {}).items() <= labels.items()
+
+
+def test_the_datadog_namespace_lets_in_only_metrics_traces_and_the_cluster_agents_api(ev: Evaluation) -> None:
+    policies = network_policies(ev, "datadog")
+    agent_labels = ev.one(DAEMONSET).inputs["spec"]["template"]["metadata"]["labels"]
+    dca_labels = cluster_agent(ev).inputs["spec"]["template"]["metadata"]["labels"]
+    assert policies["default-deny-ingress"] == {"podSelector": {}, "policyTypes": ["Ingress"]}
+    ingress = {name: p for name, p in policies.items() if "ingress" in p}
+    # The agents: DogStatsD and traces, from the namespaces that carry the client label.
+    (agent_policy,) = [p for p in ingress.values() if selected(p, agent_labels)]
+    (agent_rule,) = agent_policy["ingress"]
+    assert {(p["protocol"], p["port"]) for p in agent_rule["ports"]} == {("UDP", 8125), ("TCP", 8126)}
+    (clients,) = agent_rule["from"]
+    label = clients["namespaceSelector"]["matchLabels"]
+    for namespace in ev.of_type("kubernetes:core/v1:Namespace"):
+        if namespace.inputs["metadata"]["name"] not in ("datadog",):
+            assert label.items() <= namespace.inputs["metadata"]["labels"].items(), namespace.name
+    # The Cluster Agent: its API port, from the node agents of its own namespace only.
+    (dca_policy,) = [p for p in ingress.values() if selected(p, dca_labels)]
+    (dca_rule,) = dca_policy["ingress"]
+    assert dca_rule["from"] == [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "datadog-agent"}}}]
+    service = ev.one(SERVICE, "datadog-cluster-agent-svc").inputs["spec"]["ports"][0]
+    assert dca_rule["ports"] == [{"protocol": "TCP", "port": service["targetPort"]}]
+
+
+def test_only_the_cluster_agents_egress_is_fenced_and_never_to_the_host_endpoints(ev: Evaluation) -> None:
+    """The node agents read their own node's kubelet at the node IP, which no NetworkPolicy can
+    allow under Cilium on AKS (components/datadog/network_policies.py): their egress stays open."""
+    sys.path.insert(0, str(ROOT / "policy"))
+    import guardrails
+
+    policies = network_policies(ev, "datadog")
+    agent_labels = ev.one(DAEMONSET).inputs["spec"]["template"]["metadata"]["labels"]
+    dca_labels = cluster_agent(ev).inputs["spec"]["template"]["metadata"]["labels"]
+    egress = [p for p in policies.values() if "Egress" in p["policyTypes"]]
+    assert not [p for p in egress if selected(p, agent_labels)]
+    (dca,) = [p for p in egress if selected(p, dca_labels)]
+    dns, outside = dca["egress"]
+    assert {(p["protocol"], p["port"]) for p in dns["ports"]} == {("UDP", 53), ("TCP", 53)}
+    assert outside == {
+        "to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["169.254.169.254/32", "168.63.129.16/32"]}}],
+        "ports": [{"protocol": "TCP", "port": 443}],
+    }
+    for policy in ev.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy"):
+        assert guardrails.egress_keeps_metadata_closed(policy.type, policy.inputs, {}) == []
 
 
 def test_hardening_exceptions_are_declared_with_reasons(ev: Evaluation) -> None:
@@ -383,7 +492,8 @@ def test_monitor_set_covers_every_failure_mode(ev: Evaluation) -> None:
     assert set(monitors(ev)) == {
         "admin-crashloop", "admin-replicas", "admin-hpa-max", "admin-job-failed",
         "admin-hourly-aggregation-late", "admin-daily-report-late",
-        "node-not-ready", "nodes-unschedulable", "agent-missing", "ksm-heartbeat", "agent-heartbeat",
+        "node-not-ready", "nodes-unschedulable", "agent-missing", "kubelet-unreadable", "ksm-heartbeat",
+        "agent-heartbeat",
     }  # fmt: skip
 
 
@@ -405,10 +515,16 @@ def test_monitors_reach_datadog_as_specified(ev: Evaluation) -> None:
         assert monitor["notifyNoData"] is spec.notify_no_data, key
         assert monitor.get("noDataTimeframe") == spec.no_data_timeframe, key
         assert float(monitor["monitorThresholds"]["critical"]) == spec.critical, key
+        assert monitor.get("timeoutH") == spec.timeout_h, key
+        assert monitor["requireFullWindow"] is False and monitor["renotifyInterval"] == 60, key
     assert found["admin-job-failed"]["type"] == "service check"
     assert found["admin-job-failed"]["monitorThresholds"] == {"critical": "1", "ok": "1"}
-    for key in ("ksm-heartbeat", "agent-heartbeat", "admin-daily-report-late", "admin-hourly-aggregation-late"):
+    # Ready `unknown` arrives as WARNING: the node monitor warns on it (tests/test_monitor_sim.py).
+    assert found["node-not-ready"]["monitorThresholds"] == {"critical": "20", "ok": "1", "warning": "20"}
+    for key in ("ksm-heartbeat", "agent-heartbeat"):
         assert found[key]["notifyNoData"] is True and found[key]["noDataTimeframe"] >= 2, key
+    for key in ("admin-daily-report-late", "admin-hourly-aggregation-late"):
+        assert found[key]["notifyNoData"] is False, key
 
 
 def test_hpa_at_max_only_when_the_autoscaler_can_scale() -> None:
@@ -451,8 +567,20 @@ def test_every_monitor_links_to_a_runbook_heading_that_exists(stack: str) -> Non
 def test_monitor_thresholds_come_from_config() -> None:
     stack_file = patched_stack_file("staging", {"platform:datadog": {"thresholds": {"crashLoopMinutes": 12}}})
     query = monitors(evaluate("staging", stack_file=stack_file))["admin-crashloop"]["query"]
-    assert query.startswith("max(last_12m):")
-    assert monitors(evaluate("staging"))["admin-crashloop"]["query"].startswith("max(last_5m):")
+    assert query.startswith("avg(last_12m):")
+    assert monitors(evaluate("staging"))["admin-crashloop"]["query"].startswith("avg(last_5m):")
+
+
+def test_a_removed_threshold_is_refused_by_name() -> None:
+    """`jobFailureMinutes` was read by no monitor (the failed-job monitor is a service check that
+    alerts on the last run's status); a stack file that still sets it is told so, in one line."""
+    from settings import ConfigError
+
+    stack_file = patched_stack_file("staging", {"platform:datadog": {"thresholds": {"jobFailureMinutes": 15}}})
+    with pytest.raises(ConfigError) as error:
+        evaluate("staging", stack_file=stack_file)
+    (line,) = [line for line in str(error.value).splitlines() if "jobFailureMinutes" in line]
+    assert "platform:datadog.thresholds.jobFailureMinutes: unknown key" in line
 
 
 def test_late_job_windows_follow_the_schedule(ev: Evaluation) -> None:

@@ -176,15 +176,25 @@ def test_every_namespace_denies_egress_but_dns_and_the_datadog_agent(
 def test_declared_egress_opens_only_its_ranges_and_never_the_metadata_endpoint(attached: Evaluation) -> None:
     database, internet = k8s(attached, "NetworkPolicy", "allow-declared-egress")["spec"]["egress"]
     assert database == {"to": [{"ipBlock": {"cidr": "10.20.0.0/24"}}], "ports": [{"protocol": "TCP", "port": 5432}]}
-    assert internet["to"] == [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["169.254.169.254/32"]}}]
+    assert internet["to"] == [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["169.254.169.254/32", "168.63.129.16/32"]}}]
     for policy in attached.of_type(NETWORK_POLICY):
         for rule in policy.inputs["spec"].get("egress", []):
             for peer in rule.get("to", []):
                 block = peer.get("ipBlock")
-                if block and ipaddress.ip_address("169.254.169.254") in ipaddress.ip_network(block["cidr"]):
-                    assert "169.254.169.254/32" in block["except"]
+                for endpoint in ("169.254.169.254", "168.63.129.16"):
+                    if block and ipaddress.ip_address(endpoint) in ipaddress.ip_network(block["cidr"]):
+                        assert f"{endpoint}/32" in block["except"]
         # What the program builds passes the policy pack's own check.
         assert guardrails.egress_keeps_metadata_closed(NETWORK_POLICY, policy.inputs, {}) == []
+
+
+def test_a_range_around_the_wireserver_excepts_it_and_nothing_else() -> None:
+    """168.63.129.16 answers every VM with its protected settings (AgentBaker block_wireserver.sh):
+    a declared range that covers it leaves it out, as it leaves out the metadata endpoint."""
+    patch = {"platform:services": {"admin": {"egress": [{"cidr": "168.63.0.0/16", "ports": [443]}]}}}
+    ev = evaluate("dev", stack_file=patched_stack_file("dev", patch))
+    (rule,) = k8s(ev, "NetworkPolicy", "allow-declared-egress")["spec"]["egress"]
+    assert rule["to"] == [{"ipBlock": {"cidr": "168.63.0.0/16", "except": ["168.63.129.16/32"]}}]
 
 
 # -------------------------------------------------------------------- pools

@@ -187,8 +187,8 @@ def to_block(cidr: str, *excepted: str) -> dict:
 @pytest.mark.parametrize(
     "props",
     [
-        egress_policy(to_block("0.0.0.0/0", "169.254.169.254/32")),
-        egress_policy(to_block("0.0.0.0/0", "169.254.0.0/16")),  # a wider except closes it too
+        egress_policy(to_block("0.0.0.0/0", "169.254.169.254/32", "168.63.129.16/32")),
+        egress_policy(to_block("0.0.0.0/0", "169.254.0.0/16", "168.63.0.0/16")),  # a wider except closes it too
         egress_policy(to_block("10.20.0.0/24")),
         egress_policy({"to": [{"namespaceSelector": {}}]}),  # pods only: never the metadata endpoint
         {"spec": {"podSelector": {}, "policyTypes": ["Egress"]}},  # default deny
@@ -201,7 +201,15 @@ def test_egress_that_keeps_the_metadata_endpoint_closed_passes(props: dict) -> N
 @pytest.mark.parametrize(
     ("props", "fragment"),
     [
-        (egress_policy(to_block("0.0.0.0/0")), "opens 0.0.0.0/0 without excepting 169.254.169.254/32"),
+        (
+            egress_policy(to_block("0.0.0.0/0", "168.63.129.16/32")),
+            "opens 0.0.0.0/0 without excepting 169.254.169.254/32",
+        ),
+        (
+            egress_policy(to_block("0.0.0.0/0", "169.254.169.254/32")),
+            "opens 0.0.0.0/0 without excepting 168.63.129.16/32",
+        ),
+        (egress_policy(to_block("168.63.0.0/16")), "the wireserver holds the VM's protected settings"),
         (egress_policy(to_block("169.254.0.0/16", "169.254.10.0/24")), "opens 169.254.0.0/16"),
         (egress_policy({"ports": [{"protocol": "TCP", "port": 443}]}), "allows every destination"),
     ],

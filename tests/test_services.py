@@ -149,8 +149,8 @@ def test_every_container_has_probes_requests_and_a_memory_limit(prod: Evaluation
     for container in pod_spec(prod)["containers"]:
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
             assert "httpGet" in container[probe], f"{container['name']} lacks {probe}"
-        assert set(container["resources"]["requests"]) == {"cpu", "memory"}
-        assert set(container["resources"]["limits"]) == {"memory"}
+        assert set(container["resources"]["requests"]) == {"cpu", "memory", "ephemeral-storage"}
+        assert set(container["resources"]["limits"]) == {"memory", "ephemeral-storage"}
     app = pod_spec(prod)["containers"][APP]
     assert app["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": "app"}
 

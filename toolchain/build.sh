@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Build the pinned local toolchain (Pulumi CLI, Kubernetes provider, etcd,
-# kube-apiserver/controller-manager/scheduler, kubectl, kwok, and the real node's
-# kubelet and pause binary) from Go modules into a
+# kube-apiserver/controller-manager/scheduler, kubectl, kwok, the real node's
+# kubelet and pause binary, and the linters actionlint and kube-score) from Go modules into a
 # cache outside the repo, keyed by version. Reuses whatever is already built.
 #
 #   toolchain/build.sh            # build what is missing, print the bin dir
 #   toolchain/build.sh actionlint # only the workflow linter
+#   toolchain/build.sh kube-score # only the manifest linter the unit tests run
 #   toolchain/build.sh pulumi     # only the Pulumi CLI, its language host and the Kubernetes provider
 #   toolchain/build.sh cluster    # only the local cluster (control plane, kwok, real node)
 #   toolchain/build.sh where      # print the bin dir, build nothing
@@ -33,8 +34,9 @@ mkdir -p "$BIN" "$TOOLS_CACHE/logs"
 log() { printf '[toolchain %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 # step N WHAT SECONDS: announce step N of the cold build, with the time it took on
-# 2 idle cores with empty caches (measured: 811 s in all); a loaded machine is slower.
-STEPS=13
+# 2 idle cores with empty caches (measured: 811 s for steps 1-8; each later step's own
+# figure was measured alone); a loaded machine is slower.
+STEPS=14
 step() { log "[$1/$STEPS] building $2 (cold: about $(($3 / 60)) min $(($3 % 60)) s on 2 idle cores)"; }
 
 # stamp NAME VERSION: a tool is current when its stamp file matches its version.
@@ -262,6 +264,16 @@ build_actionlint() {
   mark_built actionlint "$ACTIONLINT_VERSION"
 }
 
+# kube-score, which tests/test_kube_score.py runs over the rendered prod manifests. A plain
+# `go install` of its release tag: the module has no replace directives.
+build_kube_score() {
+  is_built kube-score "$KUBE_SCORE_VERSION" && return 0
+  step 14 "kube-score v$KUBE_SCORE_VERSION" 48
+  run_logged kube-score env GOBIN="$BIN" go install -trimpath -ldflags '-s -w' \
+    "github.com/zegl/kube-score/cmd/kube-score@v$KUBE_SCORE_VERSION"
+  mark_built kube-score "$KUBE_SCORE_VERSION"
+}
+
 install_language_host() {
   # The Go language host is not served by the module proxy, and the Python
   # policy analyzer ships only in release archives; the engine runs these
@@ -278,6 +290,7 @@ main() {
   log "tools cache: $TOOLS_CACHE"
   case "$part" in
     actionlint) build_actionlint ;; # just the linter: make lint needs nothing else
+    kube-score) build_kube_score ;; # just the manifest linter: make unit needs nothing else
     # `make dev` builds only what the machine lacks (devenv/tools.py): a compatible installed
     # pulumi needs no `pulumi` part; a cluster of your own (kind, minikube) needs no `cluster` part.
     pulumi) build_pulumi; install_language_host; build_kubernetes_provider ;;
@@ -294,8 +307,9 @@ main() {
       build_pause
       build_kubectl
       build_dataplane
+      build_kube_score
       log "toolchain ready in $((SECONDS - start))s" ;;
-    *) log "unknown part '$part': expected pulumi, cluster, actionlint or nothing (all)"; exit 2 ;;
+    *) log "unknown part '$part': expected pulumi, cluster, actionlint, kube-score or nothing (all)"; exit 2 ;;
   esac
   echo "$BIN"
 }

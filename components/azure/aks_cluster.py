@@ -4,7 +4,9 @@ its upgrade schedules, and the one Kubernetes provider that talks to it."""
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -233,7 +235,19 @@ class AksCluster(pulumi.ComponentResource):
             # Created only once AKS's identity may join the subnet: role
             # assignments take time to propagate (mspnp/aks-baseline
             # workload-team/cluster-stamp.bicep l.992-1008 orders it the same way).
-            opts=self._child(ignore_changes=self._drift_owned_by_azure(), depends_on=[subnet_role]),
+            opts=self._child(
+                ignore_changes=self._drift_owned_by_azure(),
+                depends_on=[subnet_role],
+                hooks=pulumi.ResourceHookBinding(before_update=[self._system_pool_guard()]),
+            ),
+        )
+
+    def _system_pool_guard(self) -> pulumi.ResourceHook:
+        # In the preview too (on_dry_run), where a person reads it before merging.
+        return pulumi.ResourceHook(
+            f"{self._cluster_name}-system-pool-fixed",
+            refuse_system_pool_changes,
+            pulumi.ResourceHookOptions(on_dry_run=True),
         )
 
     def _addons(self) -> dict:
@@ -241,7 +255,20 @@ class AksCluster(pulumi.ComponentResource):
             return {}
         # The Key Vault CSI provider the add-on mounts certificates with: the
         # add-on key mspnp/aks-baseline uses (workload-team/cluster-stamp.bicep l.846).
-        return {"azureKeyvaultSecretsProvider": {"enabled": True}}
+        # With rotation on, a renewed certificate reaches the Ingress: "To enable the add-on to
+        # reload certificates from Azure Key Vault when they change, you should enable the secret
+        # autorotation feature" (MicrosoftDocs/azure-aks-docs articles/aks/app-routing-dns-ssl.md
+        # @11fb7fb8). The keys and their string values, and the 2-minute default:
+        # articles/aks/csi-secrets-store-configuration-options.md @d297e9a1.
+        return {
+            "azureKeyvaultSecretsProvider": {
+                "enabled": True,
+                "config": {
+                    "enableSecretRotation": "true",
+                    "rotationPollInterval": self._args.settings.secrets_rotation_poll_interval,
+                },
+            }
+        }
 
     def _build_user_pools(
         self, group: resources.ResourceGroup, subnet: network.Subnet, cluster: containerservice.ManagedCluster
@@ -350,6 +377,42 @@ class AksCluster(pulumi.ComponentResource):
     def _tags(self) -> dict[str, str]:
         # The policy pack reads `environment` to apply the prod guardrails.
         return {"environment": self._args.environment, "managed-by": "pulumi", "project": "platform"}
+
+
+SYSTEM_POOL_FIXED = {"vmSize": "vmSize", "osDiskSizeGB": "osDiskSizeGb"}
+"""The system pool's properties AKS cannot change in place, by API name, with their config key.
+"Currently, AKS *doesn't support* transitioning to a new VM size within the same node pool"
+(MicrosoftDocs/azure-aks-docs articles/aks/aks-virtual-machine-sizes.md); the way is a new pool,
+then cordon, drain and delete the old (articles/aks/resize-node-pool.md @1cdcefd6; its in-place
+resize is a preview of API 2026-01-preview, and the provider here speaks 2025-09-01). The OS disk
+is part of the pool's VM model the same way. The config cannot see the value the cluster was
+created with, so the refusal compares the old inputs with the new in a resource hook, before
+ARM is asked (pulumi ResourceHookArgs `old_inputs`/`new_inputs` for before_update)."""
+RESIZE_HELP = "docs/operations.md#runbook-changing-the-system-pool"
+
+
+def system_pool_changes(old_inputs: Mapping[str, Any] | None, new_inputs: Mapping[str, Any] | None) -> list[str]:
+    """One line per system-pool property that changed and cannot change in place."""
+
+    def system(inputs: Mapping[str, Any] | None) -> Mapping[str, Any]:
+        pools = (inputs or {}).get("agentPoolProfiles") or []
+        return next((p for p in pools if p.get("name") == "system"), {})
+
+    old, new = system(old_inputs), system(new_inputs)
+    return [
+        f"platform:aks.systemPool.{key}: {old[api]!r} -> {new.get(api)!r} cannot be applied: AKS does not change a "
+        f"pool's {api} in place, and the system pool lives as long as the cluster; keep {old[api]!r}, raise "
+        f"systemPool.maxCount for more room, or follow {RESIZE_HELP}"
+        for api, key in SYSTEM_POOL_FIXED.items()
+        if api in old and new.get(api) != old[api]
+    ]
+
+
+def refuse_system_pool_changes(args: pulumi.ResourceHookArgs) -> None:
+    """A before_update hook of the cluster: fails the preview and the update on such a change."""
+    problems = system_pool_changes(args.old_inputs, args.new_inputs)
+    if problems:
+        raise ValueError("\n".join(problems))
 
 
 def _app_routing(key_vault_uri: pulumi.Output[str] | None) -> IngressFacts:

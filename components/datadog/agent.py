@@ -23,11 +23,15 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.datadog.cluster_agent import CMD_PORT as CLUSTER_AGENT_CMD_PORT
 from components.datadog.cluster_agent import NAME as CLUSTER_AGENT
+from components.datadog.cluster_agent import SELECTOR as CLUSTER_AGENT_SELECTOR
 from components.datadog.cluster_agent import TOKEN_KEY, TOKEN_SECRET, DatadogClusterAgent, DatadogClusterAgentArgs
+from components.datadog.network_policies import build_network_policies
 from components.datadog.rbac import bind_cluster_role
-from components.kubernetes.hardening import checkov_annotations
+from components.kubernetes.hardening import checkov_annotations, kube_score_annotations
 from components.kubernetes.runtime import PodRuntime
+from components.kubernetes.storage import with_ephemeral_storage
 from components.moves import moved_from
 from settings.datadog.agents import DatadogSettings
 
@@ -62,8 +66,28 @@ LOG_HOST_PATHS = [
     ("logpodpath", "/var/log/pods", "/var/log/pods", True),
     ("logscontainerspath", "/var/log/containers", "/var/log/containers", True),
 ]
-# Writable paths on a read-only root filesystem, the chart's emptyDirs.
-WRITABLE = {"config": CONFIG_DIR, "logdatadog": "/var/log/datadog", "tmpdir": "/tmp"}
+# Writable paths on a read-only root filesystem, the chart's emptyDirs, each with a size limit
+# (the chart sets none: `git grep sizeLimit` at DataDog/helm-charts datadog-3.240.0 finds nothing).
+# Beyond its limit the kubelet evicts the pod, so each has several times what it should hold;
+# an eviction shows up as `agent-missing`.
+WRITABLE = {
+    # The image's /etc/datadog-agent, copied in by init-volume: conf.d with every bundled check's
+    # example config, plus the auth token and IPC certificate the agent writes at start. Not
+    # measured here (no image is reachable offline): 128Mi is headroom on a few MB.
+    "config": (CONFIG_DIR, "128Mi"),
+    # agent.log rotates at 10 MB with one old file (log_file_max_size 10Mb, log_file_max_rolls 1:
+    # DataDog/datadog-agent pkg/config/setup common_settings.go lines 1170-1171 @v0.81.1); the
+    # trace agent's log the same: 40 MB at most.
+    "logdatadog": ("/var/log/datadog", "64Mi"),
+    # Scratch space; the largest user is `agent flare`'s archive.
+    "tmpdir": ("/tmp", "128Mi"),
+    # The DogStatsD and APM Unix sockets, on by default on Linux (dogstatsd_socket and
+    # apm_config.receiver_socket under /var/run/datadog: config_nix.go lines 57-60,
+    # common_settings.go line 1655, apm.go line 136 @v0.81.1). The chart always mounts this
+    # directory writable (charts/datadog templates/_daemonset-volumes-linux.yaml `dsdsocket`,
+    # _container-agent.yaml and _container-trace-agent.yaml @3.240.0). Sockets take no space.
+    "dsdsocket": ("/var/run/datadog", "8Mi"),
+}
 
 # Why the agent may break the rules every service workload follows.
 CHECKOV_SKIPS = {
@@ -74,6 +98,11 @@ CHECKOV_SKIPS = {
     "CKV_K8S_37": "Root reads other containers' /proc and cgroup files through the runtime's default capabilities",
     "CKV_K8S_38": "The agent calls the API server and kubelet with its service account token",
     "CKV_K8S_35": "DD_API_KEY and the Cluster Agent token come from Secrets built from Pulumi secret config",
+}
+# The same choices as kube-score names them (check ids: zegl/kube-score README_CHECKS.md @v1.20.0).
+KUBE_SCORE_SKIPS = {
+    "container-security-context-user-group-id": "Runs as root, UID and GID 0, to read root-owned host files "
+    "(/proc, pod logs): see CKV_K8S_23",
 }
 
 
@@ -119,6 +148,7 @@ class DatadogAgent(pulumi.ComponentResource):
         account = self._build_rbac(child)
         priority = self._build_priority_class()
         self._build_local_service(child)
+        self._build_network_policies(child)
         # After the Cluster Agent's Service: the agent finds it through the
         # service-link variables Kubernetes injects only for Services that
         # already exist (DataDog/datadog-agent pkg/util/clusteragent/clusteragent.go).
@@ -205,6 +235,16 @@ class DatadogAgent(pulumi.ComponentResource):
             opts=child,
         )
 
+    def _build_network_policies(self, child: pulumi.ResourceOptions) -> None:
+        build_network_policies(
+            NAMESPACE,
+            self._labels(),
+            agent_pods=AGENT_SELECTOR,
+            cluster_agent_pods=CLUSTER_AGENT_SELECTOR,
+            ports={"dogstatsd": DOGSTATSD_PORT, "trace": TRACE_PORT, "cmd": CLUSTER_AGENT_CMD_PORT},
+            opts=child,
+        )
+
     def _common_env(self) -> list[dict]:
         """What every agent process of the pod reads (the chart's containers-common-env)."""
         s = self._args.settings
@@ -246,15 +286,23 @@ class DatadogAgent(pulumi.ComponentResource):
             {"name": "DD_EXTRA_CONFIG_PROVIDERS", "value": "clusterchecks endpointschecks"},
             {"name": "DD_IGNORE_AUTOCONF", "value": "kubernetes_state"},
             {"name": "DD_CONTAINER_EXCLUDE", "value": "kube_namespace:^kube-system$"},
+            # A service check per check run, `datadog.agent.check_status` (CRITICAL when the check
+            # fails): what the `kubelet-unreadable` monitor reads. Off by default since 7.47
+            # (`integration_check_status_enabled`, DataDog/datadog-agent pkg/config/setup
+            # common_settings.go line 1195 @v0.81.1, the Go tag of 7.81.1).
+            {"name": "DD_INTEGRATION_CHECK_STATUS_ENABLED", "value": "true"},
         ]
 
     def _volumes(self) -> tuple[list[dict], list[dict]]:
         logs = self._args.settings.logs_enabled
-        volumes: list[dict] = [{"name": name, "empty_dir": {}} for name in WRITABLE]
-        mounts: list[dict] = [{"name": name, "mount_path": path} for name, path in WRITABLE.items()]
+        volumes: list[dict] = [
+            {"name": name, "empty_dir": {"size_limit": size}} for name, (_, size) in WRITABLE.items()
+        ]
+        mounts: list[dict] = [{"name": name, "mount_path": path} for name, (path, _) in WRITABLE.items()]
         if not logs:
-            # Without log collection the run directory need not outlive the pod.
-            volumes.append({"name": "datadogrun", "empty_dir": {}})
+            # Without log collection the run directory need not outlive the pod; it then holds
+            # only small state files (with logs on it is the hostPath `pointerdir`).
+            volumes.append({"name": "datadogrun", "empty_dir": {"size_limit": "64Mi"}})
             mounts.append({"name": "datadogrun", "mount_path": "/opt/datadog-agent/run"})
         for name, host, path, read_only in HOST_PATHS + (LOG_HOST_PATHS if logs else []):
             volumes.append({"name": name, "host_path": {"path": host}})
@@ -339,9 +387,13 @@ class DatadogAgent(pulumi.ComponentResource):
             "security_context": agent_security_context(),
             "liveness_probe": {"tcp_socket": {"port": TRACE_PORT}, "initial_delay_seconds": 15, "period_seconds": 15},
             "readiness_probe": {"tcp_socket": {"port": TRACE_PORT}, "period_seconds": 15},
+            # The chart's trace-agent mounts (_container-trace-agent.yaml @3.240.0): its log, and
+            # /var/run/datadog read-write for the APM socket it shares with DogStatsD's.
             "volume_mounts": [
                 {"name": "config", "mount_path": CONFIG_DIR},
+                {"name": "logdatadog", "mount_path": "/var/log/datadog"},
                 {"name": "tmpdir", "mount_path": "/tmp"},
+                {"name": "dsdsocket", "mount_path": WRITABLE["dsdsocket"][0]},
                 {"name": "runtimesocketdir", "mount_path": "/host/run/containerd", "read_only": True},
             ],
         }
@@ -355,7 +407,9 @@ class DatadogAgent(pulumi.ComponentResource):
             containers.append(self._trace_agent_container())
         return k8s.apps.v1.DaemonSet(
             "datadog-agent",
-            metadata=self._metadata(NAME, annotations=checkov_annotations(CHECKOV_SKIPS)),
+            metadata=self._metadata(
+                NAME, annotations={**checkov_annotations(CHECKOV_SKIPS), **kube_score_annotations(KUBE_SCORE_SKIPS)}
+            ),
             spec={
                 "selector": {"match_labels": dict(AGENT_SELECTOR)},
                 "update_strategy": {"type": "RollingUpdate", "rolling_update": {"max_unavailable": "10%"}},
@@ -363,21 +417,23 @@ class DatadogAgent(pulumi.ComponentResource):
                     "metadata": {"labels": self._labels()},
                     # No placement from the cluster: the DaemonSet already runs on every node.
                     "spec": self._args.pods.without_placement().adapt(
-                        {
-                            "service_account_name": NAME,
-                            "automount_service_account_token": True,
-                            "priority_class_name": NAME,
-                            "node_selector": {"kubernetes.io/os": "linux"},
-                            # Every taint, including the system pool's
-                            # CriticalAddonsOnly: Datadog bills per node and every
-                            # node needs exactly one agent.
-                            "tolerations": [{"operator": "Exists"}],
-                            "termination_grace_period_seconds": 30,
-                            "security_context": {"run_as_user": 0, "seccomp_profile": {"type": "RuntimeDefault"}},
-                            "init_containers": self._init_containers(),
-                            "containers": containers,
-                            "volumes": volumes,
-                        }
+                        with_ephemeral_storage(
+                            {
+                                "service_account_name": NAME,
+                                "automount_service_account_token": True,
+                                "priority_class_name": NAME,
+                                "node_selector": {"kubernetes.io/os": "linux"},
+                                # Every taint, including the system pool's
+                                # CriticalAddonsOnly: Datadog bills per node and every
+                                # node needs exactly one agent.
+                                "tolerations": [{"operator": "Exists"}],
+                                "termination_grace_period_seconds": 30,
+                                "security_context": {"run_as_user": 0, "seccomp_profile": {"type": "RuntimeDefault"}},
+                                "init_containers": self._init_containers(),
+                                "containers": containers,
+                                "volumes": volumes,
+                            }
+                        )
                     ),
                 },
             },

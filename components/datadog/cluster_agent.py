@@ -26,13 +26,21 @@ import yaml
 # The chart sets only allowPrivilegeEscalation: false and a read-only root
 # filesystem; the Cluster Agent gets our full restricted context on top.
 from components.datadog.rbac import bind_cluster_role
-from components.kubernetes.hardening import RUN_AS_USER, checkov_annotations, container_security_context
+from components.kubernetes.hardening import (
+    RUN_AS_USER,
+    checkov_annotations,
+    container_security_context,
+    kube_score_annotations,
+)
 from components.kubernetes.runtime import PodRuntime
+from components.kubernetes.storage import with_ephemeral_storage
 from components.moves import moved_from
 from settings.datadog.agents import DatadogSettings
 
 NAMESPACE = "datadog"
 NAME = "datadog-cluster-agent"
+SELECTOR = {"app.kubernetes.io/name": NAME}
+"""Selects the Cluster Agent's pods: its Deployment, Service, PDB and NetworkPolicies."""
 TOKEN_SECRET = NAME
 TOKEN_KEY = "token"
 CMD_PORT = 5005  # cluster_agent.cmd_port default: DataDog/datadog-agent pkg/config/setup/config.go
@@ -68,6 +76,11 @@ CHECKOV_SKIPS = {
     "CKV_K8S_43": "The Cluster Agent image is pinned by release tag in config",
     "CKV_K8S_35": "DD_API_KEY and the auth token come from Secrets built from Pulumi secret config",
     "CKV_K8S_38": "The Cluster Agent watches the API server with its own service account token",
+}
+# kube-score's check ids (zegl/kube-score README_CHECKS.md @v1.20.0).
+KUBE_SCORE_SKIPS = {
+    "container-security-context-user-group-id": "Runs in group 0 (GID 0), the mode the image is built for: its "
+    "files are group-root readable (pod_security_context below); group 0 grants no privilege",
 }
 
 
@@ -116,7 +129,7 @@ class DatadogClusterAgent(pulumi.ComponentResource):
         return {**self._args.labels, "app.kubernetes.io/name": NAME, "app.kubernetes.io/component": "cluster-agent"}
 
     def _selector(self) -> dict[str, str]:
-        return {"app.kubernetes.io/name": NAME}
+        return dict(SELECTOR)
 
     def _metadata(self, name: str, **extra: object) -> dict:
         return {"name": name, "namespace": NAMESPACE, "labels": self._labels(), **extra}
@@ -188,7 +201,9 @@ class DatadogClusterAgent(pulumi.ComponentResource):
     def _volumes(self) -> tuple[list[dict], list[dict]]:
         # Read-only root filesystem, the chart's way: every path the DCA writes
         # is an emptyDir (its Dockerfile declares /etc/datadog-agent,
-        # /var/log/datadog and /tmp as the writable volumes).
+        # /var/log/datadog and /tmp as the writable volumes), each bounded: the
+        # config copy, the run state, a log that rotates at 10 MB with one old file
+        # (pkg/config/setup common_settings.go lines 1170-1171 @v0.81.1) and scratch space.
         writable = {"config": CONFIG_DIR, "datadogrun": "/opt/datadog-agent/run", "varlog": "/var/log/datadog"}
         writable["tmpdir"] = "/tmp"
         volumes = [{"name": name, "empty_dir": {"size_limit": "64Mi"}} for name in writable]
@@ -249,7 +264,9 @@ class DatadogClusterAgent(pulumi.ComponentResource):
         volumes, mounts = self._volumes()
         k8s.apps.v1.Deployment(
             NAME,
-            metadata=self._metadata(NAME, annotations=checkov_annotations(CHECKOV_SKIPS)),
+            metadata=self._metadata(
+                NAME, annotations={**checkov_annotations(CHECKOV_SKIPS), **kube_score_annotations(KUBE_SCORE_SKIPS)}
+            ),
             spec={
                 "replicas": self._args.settings.cluster_agent.replicas,
                 "revision_history_limit": 10,
@@ -258,28 +275,30 @@ class DatadogClusterAgent(pulumi.ComponentResource):
                 "template": {
                     "metadata": {"labels": self._labels()},
                     "spec": self._args.pods.adapt(
-                        {
-                            "service_account_name": NAME,
-                            "automount_service_account_token": True,
-                            "node_selector": {"kubernetes.io/os": "linux"},
-                            "affinity": {
-                                "pod_anti_affinity": {
-                                    "preferred_during_scheduling_ignored_during_execution": [
-                                        {
-                                            "weight": 50,
-                                            "pod_affinity_term": {
-                                                "label_selector": {"match_labels": self._selector()},
-                                                "topology_key": "kubernetes.io/hostname",
+                        with_ephemeral_storage(
+                            {
+                                "service_account_name": NAME,
+                                "automount_service_account_token": True,
+                                "node_selector": {"kubernetes.io/os": "linux"},
+                                "affinity": {
+                                    "pod_anti_affinity": {
+                                        "preferred_during_scheduling_ignored_during_execution": [
+                                            {
+                                                "weight": 50,
+                                                "pod_affinity_term": {
+                                                    "label_selector": {"match_labels": self._selector()},
+                                                    "topology_key": "kubernetes.io/hostname",
+                                                },
                                             },
-                                        },
-                                    ]
-                                }
-                            },
-                            "security_context": pod_security_context(),
-                            "init_containers": [self._init_volume()],
-                            "containers": [self._container(mounts)],
-                            "volumes": volumes,
-                        }
+                                        ]
+                                    }
+                                },
+                                "security_context": pod_security_context(),
+                                "init_containers": [self._init_volume()],
+                                "containers": [self._container(mounts)],
+                                "volumes": volumes,
+                            }
+                        )
                     ),
                 },
             },

@@ -11,6 +11,21 @@ from settings.datadog.agents import DatadogSettings
 
 MonitorType = Literal["query alert", "service check"]
 
+# Options every monitor shares (components/datadog/monitors.py sets them; the simulator,
+# tests/monitor_sim.py, models them):
+REQUIRE_FULL_WINDOW = False
+"""Evaluate partial windows: the series that matter here are sparse (a waiting reason exists only
+while a container waits); Datadog "strongly recommends" false for sparse metrics (pulumi-datadog
+5.17 monitor.py `require_full_window`)."""
+RENOTIFY_MINUTES = 60
+"""Re-notify an unresolved alert every hour ("It will only re-notify if it's not resolved", same
+file, `renotify_interval`): every monitor here can resolve, tests/test_monitor_sim.py shows it."""
+
+CHECK_RUNS_PER_MINUTE = 4
+"""Check runs a minute: the agent's default check interval is 15 s (DataDog/datadog-agent
+pkg/collector/check/defaults DefaultCheckInterval, main branch), for kubernetes_state_core in
+the Cluster Agent and for the node agents' kubelet check alike (neither sets min_collection_interval)."""
+
 
 @dataclass(frozen=True)
 class MonitorSpec:
@@ -25,11 +40,16 @@ class MonitorSpec:
     type: MonitorType = "query alert"
     """A metric query, or a `"check".over(...).last(n).by(...).count_by_status()` service-check query."""
     ok: float | None = None
-    """Service checks only: how many OK runs resolve the alert."""
+    """Service checks only: how many consecutive OK runs resolve the alert."""
+    warning: float | None = None
+    """Service checks only: how many consecutive WARNING runs warn (a node whose Ready is `unknown`)."""
     notify_no_data: bool = False
     """Page when the data stops: for heartbeats, where silence is the failure."""
     no_data_timeframe: int | None = None
     """Minutes of silence before a no-data alert; set whenever notify_no_data is."""
+    timeout_h: int | None = None
+    """Hours without data after which a triggered group resolves by itself: for groups that can
+    disappear while alerting (a deleted node, a deleted CronJob), never for a heartbeat."""
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_datadog as datadog
 
-from components.datadog.monitor_spec import MonitorSpec
+from components.datadog.monitor_spec import RENOTIFY_MINUTES, REQUIRE_FULL_WINDOW, MonitorSpec
 from components.moves import moved_from
 from settings.datadog.agents import DatadogSettings
 
@@ -50,8 +50,9 @@ class DatadogMonitors(pulumi.ComponentResource):
 
     def _build_monitor(self, spec: MonitorSpec, provider: datadog.Provider) -> datadog.Monitor:
         thresholds = {"critical": str(spec.critical)}
-        if spec.ok is not None:
-            thresholds["ok"] = str(spec.ok)
+        for level, value in (("ok", spec.ok), ("warning", spec.warning)):
+            if value is not None:
+                thresholds[level] = str(value)
         return datadog.Monitor(
             spec.key,
             name=spec.name,
@@ -63,6 +64,7 @@ class DatadogMonitors(pulumi.ComponentResource):
             monitor_thresholds=thresholds,
             notify_no_data=spec.notify_no_data,
             no_data_timeframe=spec.no_data_timeframe,
+            timeout_h=spec.timeout_h,
             # Datadog's monitor-validate API checks the query during preview, so
             # a bad query fails the preview instead of creating a broken monitor
             # (pulumi-datadog 5.17 Monitor `validate`: "skip the validation call
@@ -70,7 +72,7 @@ class DatadogMonitors(pulumi.ComponentResource):
             # resource_datadog_monitor.go CustomizeDiff). The default is on; set for clarity.
             validate=True,
             include_tags=True,
-            require_full_window=False,
-            renotify_interval=60,
+            require_full_window=REQUIRE_FULL_WINDOW,
+            renotify_interval=RENOTIFY_MINUTES,
             opts=pulumi.ResourceOptions(parent=self, provider=provider),
         )

@@ -12,6 +12,7 @@ import pulumi_kubernetes as k8s
 
 from components.kubernetes.hardening import checkov_annotations, pod_security_context
 from components.kubernetes.runtime import PodRuntime
+from components.kubernetes.storage import with_ephemeral_storage
 from components.service.pod_spec import WORKLOAD_CHECKOV_SKIPS
 from components.service.workload import WorkloadIdentity
 from settings.service.workload import Autoscaling
@@ -32,17 +33,20 @@ def topology_spread(identity: WorkloadIdentity, across_zones: bool) -> list[dict
 def hardened_pod(
     identity: WorkloadIdentity, containers: list[dict], volumes: list[dict], *, runtime: PodRuntime, **extra: Any
 ) -> dict[str, Any]:
-    """A pod spec with the platform's defaults: no API token, no service links, restricted security context;
-    then the cluster's `runtime` (images, placement) applied, the one place every kind's pods pass."""
+    """A pod spec with the platform's defaults: no API token, no service links, restricted security context,
+    each container's ephemeral storage bounded by the emptyDirs it mounts; then the cluster's `runtime`
+    (images, placement) applied, the one place every kind's pods pass."""
     return runtime.adapt(
-        {
-            "automount_service_account_token": False,
-            "enable_service_links": False,
-            "security_context": pod_security_context(),
-            "containers": containers,
-            "volumes": volumes,
-            **extra,
-        }
+        with_ephemeral_storage(
+            {
+                "automount_service_account_token": False,
+                "enable_service_links": False,
+                "security_context": pod_security_context(),
+                "containers": containers,
+                "volumes": volumes,
+                **extra,
+            }
+        )
     )
 
 

@@ -2,12 +2,9 @@
 deny by default; allow DNS, the Datadog agent, and what the service declares.
 Builders used by ServiceNamespace (not a component of their own).
 
-Written for Cilium enforcement (AKSDOCS articles/aks/azure-cni-powered-by-cilium.md,
-MicrosoftDocs/azure-aks-docs @ fb060abe, Limitations and FAQ): an ipBlock never
-matches pod or node IPs there, so in-cluster peers (CoreDNS, the agent) are
-selected by namespace and pod labels, and ipBlocks are for destinations outside
-the cluster only. Cilium keeps ipBlock.except (cilium/cilium pkg/k8s/network_policy.go
-ipBlockToCIDRRule @ 0a0f0d9c), which is how the metadata endpoint stays closed."""
+Written for Cilium enforcement (components/kubernetes/network.py): in-cluster peers
+(CoreDNS, the agent) by namespace and pod labels, ipBlocks for destinations outside the
+cluster only, each leaving out the Azure host endpoints it covers."""
 
 from __future__ import annotations
 
@@ -17,37 +14,28 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.datadog.agent import AGENT_SELECTOR as DATADOG_AGENT_SELECTOR
+from components.datadog.agent import DOGSTATSD_PORT, TRACE_PORT
 from components.datadog.agent import NAMESPACE as DATADOG_NAMESPACE
+from components.kubernetes.network import DNS_EGRESS, ip_block, namespace_peer
 from components.service.workload import WorkloadIdentity
 from settings.service.egress import EgressRule
 
-# CoreDNS on AKS: namespace kube-system, pods labelled k8s-app=kube-dns
-# (AKSDOCS articles/aks/best-practices-ml-ops.md l.697-708, coredns-troubleshoot.md).
-DNS_PEER = {
-    "namespace_selector": {"match_labels": {"kubernetes.io/metadata.name": "kube-system"}},
-    "pod_selector": {"match_labels": {"k8s-app": "kube-dns"}},
-}
-DNS_PORTS = [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]
 # The agent's DogStatsD (8125/UDP) and trace (8126/TCP) ports, reached through
 # its in-cluster Service, so the peer is the agent pods themselves.
-DATADOG_PEER = {
-    "namespace_selector": {"match_labels": {"kubernetes.io/metadata.name": DATADOG_NAMESPACE}},
-    "pod_selector": {"match_labels": dict(DATADOG_AGENT_SELECTOR)},
-}
-DATADOG_PORTS = [{"protocol": "UDP", "port": 8125}, {"protocol": "TCP", "port": 8126}]
+DATADOG_PEER = namespace_peer(DATADOG_NAMESPACE, DATADOG_AGENT_SELECTOR)
+DATADOG_PORTS = [{"protocol": "UDP", "port": DOGSTATSD_PORT}, {"protocol": "TCP", "port": TRACE_PORT}]
 
 
 def declared_egress(rules: list[EgressRule], protected: tuple[str, ...] = ()) -> list[dict]:
-    """One egress rule per declared destination; the metadata endpoint is always excepted,
-    and so is each of the cluster's `protected` addresses a rule's range covers."""
+    """One egress rule per declared destination; the metadata endpoint and the wireserver are
+    always excepted, and so is each of the cluster's `protected` addresses a rule's range covers."""
     found = []
     for rule in rules:
-        block: dict = {"cidr": rule.cidr}
+        block = ip_block(rule.cidr)
         network = ipaddress.ip_network(rule.cidr)
         inside = [c for c in protected if ipaddress.ip_network(c).subnet_of(network)]  # type: ignore[arg-type]
-        excepted = [*rule.except_cidrs(), *inside]
-        if excepted:
-            block["except"] = excepted
+        if inside:
+            block["except"] = [*block.get("except", []), *inside]
         ports = [{"protocol": rule.protocol, "port": port} for port in rule.ports]
         found.append({"to": [{"ip_block": block}], "ports": ports})
     return found
@@ -72,7 +60,7 @@ def build_egress_policies(
         spec={
             "pod_selector": {},
             "policy_types": ["Egress"],
-            "egress": [{"to": [DNS_PEER], "ports": DNS_PORTS}, {"to": [DATADOG_PEER], "ports": DATADOG_PORTS}],
+            "egress": [DNS_EGRESS, {"to": [DATADOG_PEER], "ports": DATADOG_PORTS}],
         },
         opts=opts,
     )

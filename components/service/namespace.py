@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.datadog.network_policies import CLIENT_NAMESPACE_LABEL
 from components.service.egress_policies import build_egress_policies
 from components.service.workload import ClusterFacts, WorkloadIdentity
 from settings.service.egress import EgressRule
@@ -53,9 +54,11 @@ class ServiceNamespace(pulumi.ComponentResource):
             for mode in ("enforce", "audit", "warn")
             for suffix, value in (("", "restricted"), ("-version", version))
         }
+        # Its pods send the Datadog agent metrics and traces: the agent's NetworkPolicy lets in this label.
+        datadog = dict([CLIENT_NAMESPACE_LABEL]) if self._args.identity.datadog_agent_host else {}
         return k8s.core.v1.Namespace(
             f"{self._service}-ns",
-            metadata={"name": self._service, "labels": {**self._args.identity.labels(), **pod_security}},
+            metadata={"name": self._service, "labels": {**self._args.identity.labels(), **pod_security, **datadog}},
             opts=pulumi.ResourceOptions(parent=self),
         )
 

@@ -191,6 +191,14 @@ class AksSettings(Model):
     key_vault: KeyVaultSettings | None = Field(
         None, description="Key Vault of the services' TLS certificates (`web.ingress.tls.certificateName`)."
     )
+    secrets_rotation_poll_interval: str = Field(
+        "2m",
+        pattern=r"^[1-9][0-9]*(s|m|h)$",
+        description=(
+            "How often the Key Vault secrets provider add-on (on when an Ingress takes its certificate from Key Vault) "
+            "re-reads its secrets, so a renewed certificate is served; AKS's default is '2m'."
+        ),
+    )
     network: AksNetwork = Field(
         default_factory=AksNetwork, description="Address ranges and the dataplane; changing them replaces the cluster."
     )

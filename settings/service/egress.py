@@ -9,19 +9,8 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from settings.base import Model
+from settings.host_endpoints import IMDS_CIDR, WIRESERVER_CIDR, host_endpoints_inside
 from settings.types import Cidr
-
-# The Azure Instance Metadata Service hands out node identity tokens; no
-# service pod may ever reach it (workload identity uses the projected token).
-# AKSDOCS articles/aks/operator-best-practices-cluster-security.md l.73-99
-# (MicrosoftDocs/azure-aks-docs @ fb060abe) blocks exactly this /32.
-IMDS_CIDR = "169.254.169.254/32"
-
-
-def imds_inside(cidr: str) -> bool:
-    """Whether the range covers the metadata endpoint (IPv6 ranges never do)."""
-    network = ipaddress.ip_network(cidr)
-    return network.version == 4 and ipaddress.ip_network(IMDS_CIDR).subnet_of(network)  # type: ignore[arg-type]
 
 
 class EgressRule(Model):
@@ -30,25 +19,28 @@ class EgressRule(Model):
     cidr: Cidr = Field(
         description=(
             "Destination range, e.g. the database subnet '10.20.0.0/24'. A range that covers the metadata "
-            f"endpoint ({IMDS_CIDR}) gets it excepted; the endpoint alone is refused."
+            f"endpoint ({IMDS_CIDR}) or the wireserver ({WIRESERVER_CIDR}) gets them excepted; either "
+            "endpoint alone is refused."
         )
     )
     ports: list[int] = Field(min_length=1, description="Destination ports (1-65535).")
     protocol: Literal["TCP", "UDP"] = Field("TCP", description="Transport protocol of the ports.")
 
     @model_validator(mode="after")
-    def _reachable_and_not_imds(self) -> EgressRule:
-        """`cidr` is a network address and is not the instance metadata endpoint itself."""
+    def _reachable_and_not_a_host_endpoint(self) -> EgressRule:
+        """`ports` are 1-65535, and `cidr` is neither the metadata endpoint nor the wireserver itself."""
         for port in self.ports:
             if not 1 <= port <= 65535:
                 raise ValueError(f"port {port} is outside 1-65535")
         # Kubernetes requires ipBlock.except to be a strict subset of cidr
         # (k8s.io/kubernetes pkg/apis/networking/validation ValidateIPBlock),
-        # so the endpoint itself cannot be "excepted": refuse it.
-        if imds_inside(self.cidr) and ipaddress.ip_network(self.cidr).prefixlen == 32:
-            raise ValueError(f"{self.cidr} is the instance metadata endpoint, which service pods must never reach")
+        # so an endpoint itself cannot be "excepted": refuse it.
+        names = {IMDS_CIDR: "the instance metadata endpoint", WIRESERVER_CIDR: "the Azure wireserver"}
+        for endpoint in host_endpoints_inside(self.cidr):
+            if ipaddress.ip_network(self.cidr).prefixlen == 32:
+                raise ValueError(f"{self.cidr} is {names[endpoint]}, which service pods must never reach")
         return self
 
     def except_cidrs(self) -> list[str]:
         """What the policy's ipBlock must leave out of `cidr`."""
-        return [IMDS_CIDR] if imds_inside(self.cidr) else []
+        return host_endpoints_inside(self.cidr)

@@ -272,6 +272,13 @@ def test_the_web_app_has_its_ingress_and_every_namespace_is_fenced(dev: Deployme
     allow_web = {p.metadata.name: p.spec for p in networking.list_namespaced_network_policy("admin").items}["allow-web"]
     (peer,) = allow_web.ingress[0]._from
     assert peer.namespace_selector.match_labels == {"kubernetes.io/metadata.name": "ingress-nginx"}
+    # The datadog namespace's own fence, accepted by the API server (no engine enforces it here):
+    # DogStatsD and traces in from the service namespaces, which carry the client label.
+    datadog = {p.metadata.name for p in networking.list_namespaced_network_policy("datadog").items}
+    assert datadog == {"default-deny-ingress", "allow-agent-intake", "allow-cluster-agent-api", "cluster-agent-egress"}
+    core = client.CoreV1Api(config.new_client_from_config(str(dev.kubeconfig)))
+    for namespace in ("admin", "etl", "mailer"):
+        assert core.read_namespace(namespace).metadata.labels["platform/datadog-client"] == "true"
 
 
 def test_one_datadog_agent_per_node_including_tainted_and_new_nodes(dev: Deployment) -> None:
