@@ -13,6 +13,7 @@ import asyncio
 import base64
 import json
 import runpy
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,16 @@ def devicecode_kubeconfig(cluster: str) -> str:
     )
 
 
+def principal_id_of(identity: str) -> str:
+    """The principal (object) ID the mocks give the user-assigned identity registered as `identity`."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"mock-principal/{identity}"))
+
+
+def client_id_of(identity: str) -> str:
+    """The client ID the mocks give the user-assigned identity registered as `identity`."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"mock-client/{identity}"))
+
+
 # ----------------------------------------------------------------- records
 
 
@@ -109,12 +120,24 @@ class Registration:
 
 
 @dataclass
+class Read:
+    """A resource the program reads (`Resource.get`) rather than manages."""
+
+    type: str
+    name: str
+    id: str
+    parent: str
+    urn: str
+
+
+@dataclass
 class Evaluation:
     stack: str
     resources: list[Registration]
     exports: dict[str, Any]
     raw_exports: dict[str, Any]
     calls: list[str] = field(default_factory=list)
+    reads: list[Read] = field(default_factory=list)
 
     def of_type(self, type_: str) -> list[Registration]:
         return [r for r in self.resources if r.type == type_]
@@ -180,9 +203,14 @@ class PlatformMocks(pulumi.runtime.Mocks):
         if args.typ == "azure-native:keyvault:Vault":
             state["properties"] = {"vaultUri": f"https://{args.inputs['vaultName']}.vault.azure.net/"}
         if args.typ == "azure-native:resources:ResourceGroup":
-            state["name"] = args.inputs.get("resourceGroupName", args.name)
+            # A read (ResourceGroup.get) has only its ID: the name is its last segment.
+            read_name = (args.resource_id or "").rsplit("/", 1)[-1]
+            state["name"] = args.inputs.get("resourceGroupName") or read_name or args.name
+            state["location"] = args.inputs.get("location", "japaneast")
         if args.typ == "azure-native:managedidentity:UserAssignedIdentity":
-            state["principalId"] = "11111111-2222-3333-4444-555555555555"
+            state["principalId"] = principal_id_of(args.name)
+            state["clientId"] = client_id_of(args.name)
+            state["name"] = args.inputs.get("resourceName", args.name)
         if args.typ in ("azure-native:network:VirtualNetwork", "azure-native:network:Subnet"):
             state["name"] = args.inputs.get("virtualNetworkName") or args.inputs.get("subnetName")
         if args.typ.startswith("kubernetes:") and "metadata" in state:
@@ -211,6 +239,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         super().__init__(mocks)
         self.mocks = mocks
         self.registrations: list[Registration] = []
+        self.reads: list[Read] = []
         self.stack_outputs: dict[str, Any] = {}
         self.raw_stack_outputs: dict[str, Any] = {}
 
@@ -233,6 +262,11 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     delete_before_replace=bool(request.deleteBeforeReplace),
                 )
             )
+        return response
+
+    def ReadResource(self, request):  # noqa: N802 - the gRPC method name
+        response = super().ReadResource(request)
+        self.reads.append(Read(request.type, request.name, request.id, request.parent, response.urn))
         return response
 
     def RegisterResourceOutputs(self, request):  # noqa: N802
@@ -361,6 +395,7 @@ def evaluate(
         exports=monitor.stack_outputs,
         raw_exports=monitor.raw_stack_outputs,
         calls=mocks.calls,
+        reads=monitor.reads,
     )
 
 

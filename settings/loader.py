@@ -360,6 +360,36 @@ def _overlay_problems(runtime: dict[str, Any]) -> list[tuple[str, str]]:
     return []
 
 
+def _stack_file_values(path: Path) -> dict[str, Any]:
+    config = read_yaml(path).get("config") or {}
+    prefix = f"{NAMESPACE}:"
+    return {key[len(prefix) :]: value for key, value in config.items() if key.startswith(prefix)}
+
+
+def sibling_names(stack: str, root: Path | None = None) -> dict[str, dict[str, str]]:
+    """Every other stack file's registry and vault names (created or attached, explicit or
+    derived), by stack: what a prod stack must not name (settings/platform.py). A stack
+    file that does not validate is left out: its own run reports it."""
+    from settings.azure.aks import AksSettings
+
+    base = read_project_base()
+    found: dict[str, dict[str, str]] = {}
+    for path in sorted((root or PROJECT_FILE.parent).glob("Pulumi.*.yaml")):
+        other = path.name.removeprefix("Pulumi.").removesuffix(".yaml")
+        if other == stack:
+            continue
+        try:
+            merged = effective_config(base, _stack_file_values(path))
+            if merged.get("target", "aks") != "aks" or not isinstance(merged.get("aks"), dict):
+                continue
+            aks = AksSettings.model_validate(merged["aks"])
+        except (ConfigError, ValidationError, ValueError):
+            continue
+        named = {"aks.registry": aks.registry_name(other), "aks.keyVault": aks.vault_name(other)}
+        found[other] = {key: name for key, name in named.items() if name}
+    return found
+
+
 def validate_settings(stack: str, runtime: dict[str, Any], stack_file: str | None = None) -> PlatformSettings:
     """The one validation pipeline: the stack's `platform:*` values merged onto
     the project base, then the typed model with its environment rules.
@@ -368,10 +398,23 @@ def validate_settings(stack: str, runtime: dict[str, Any], stack_file: str | Non
     if problems:
         raise ConfigError(_format_errors(stack, problems, stack_file))
     merged = effective_config(read_project_base(), runtime)
+    context = {"stack": stack, "siblings": sibling_names(stack)}
     try:
-        return PlatformSettings.model_validate(merged, context={"stack": stack})
+        return PlatformSettings.model_validate(merged, context=context)
     except ValidationError as err:
         raise ConfigError(_format_errors(stack, _problems(err), stack_file)) from None
+
+
+def check_signed_in_subscription(stack: str, settings: PlatformSettings, signed_in: str) -> None:
+    """Refuse a run whose Azure credentials are for another subscription than `aks.subscriptionId`:
+    the names derived from it, and the stack itself, belong to that one."""
+    if settings.aks is None or settings.aks.subscription_id.lower() == signed_in.lower():
+        return
+    reason = (
+        f"is {settings.aks.subscription_id}, but Azure is signed in to subscription {signed_in}: "
+        f"`az account set --subscription {settings.aks.subscription_id}`, or correct the key"
+    )
+    raise ConfigError(_format_errors(stack, [("aks.subscriptionId", reason)]))
 
 
 def settings_from_files(stack: str, stack_file: Path | None = None) -> PlatformSettings:
@@ -379,10 +422,7 @@ def settings_from_files(stack: str, stack_file: Path | None = None) -> PlatformS
     (make diff, the dev runner). Secret values are encrypted in the file, so
     only their presence is a matter for `load_settings`."""
     path = stack_file or PROJECT_FILE.parent / f"Pulumi.{stack}.yaml"
-    config = read_yaml(path).get("config") or {}
-    prefix = f"{NAMESPACE}:"
-    runtime = {key[len(prefix) :]: value for key, value in config.items() if key.startswith(prefix)}
-    return validate_settings(stack, runtime, str(stack_file) if stack_file else None)
+    return validate_settings(stack, _stack_file_values(path), str(stack_file) if stack_file else None)
 
 
 def load_settings(stack: str | None = None) -> LoadedConfig:

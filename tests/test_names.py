@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from harness import evaluate, evaluate_recording, patched_stack_file
 from offline.engine import SUBSCRIPTION_ID
 from settings.azure import names
+from settings.loader import ConfigError, sibling_names, validate_settings
 
 # Outputs of real ARM deployments, recorded in KingslandConsulting/Kingsland.ArmLinter
 # @ be4e531e src/Kingsland.ArmLinter/Functions/ArmStringFunctions.cs (comments of UniqueString),
@@ -121,3 +123,94 @@ def test_an_invalid_name_is_refused_with_the_part_it_breaks(rule: names.NameRule
 def test_every_rule_has_valid_and_invalid_cases() -> None:
     assert {r.kind for r, _ in VALID} == {r.kind for r in names.RULES}
     assert {r.kind for r, _, _ in INVALID} == {r.kind for r in names.RULES}
+
+
+@pytest.mark.parametrize("stack", ["prod", "staging", "prod_2", "a.stack-name-far-longer-than-any-rule-allows-x"])
+def test_derived_names_are_valid_for_any_stack_name_and_keep_the_whole_suffix(stack: str) -> None:
+    """The issue's cases: 'prod_2' used to give an underscore, a long name a trailing hyphen."""
+    unique = names.suffix(SUBSCRIPTION_ID, "platform", stack)
+    registry, vault = names.registry_name(SUBSCRIPTION_ID, stack), names.vault_name(SUBSCRIPTION_ID, stack)
+    assert names.CONTAINER_REGISTRY.problems(registry) == [] and registry.endswith(unique)
+    assert names.KEY_VAULT.problems(vault) == [] and vault.endswith("-" + unique) and vault.startswith("kv-")
+    # Stable: the same inputs give the same names, another subscription other names.
+    assert names.registry_name(SUBSCRIPTION_ID, stack) == registry
+    assert names.registry_name("11111111-1111-2222-3333-444444444444", stack) != registry
+
+
+def test_the_stacks_create_their_registry_and_vault_under_the_derived_names() -> None:
+    for stack in ("prod", "staging"):
+        ev = evaluate(stack)
+        assert ev.one("azure-native:containerregistry:Registry").inputs["registryName"] == names.registry_name(
+            SUBSCRIPTION_ID, stack
+        )
+        assert ev.one("azure-native:keyvault:Vault").inputs["vaultName"] == names.vault_name(SUBSCRIPTION_ID, stack)
+
+
+def test_a_stack_keeps_its_old_names_by_setting_them() -> None:
+    """The upgrade path for a stack created under the old defaults (docs/first-deploy.md)."""
+    patch = {"platform:aks": {"registry": {"name": "acrplatformprod"}, "keyVault": {"name": "kv-platform-prod"}}}
+    ev = evaluate("prod", stack_file=patched_stack_file("prod", patch))
+    assert ev.one("azure-native:containerregistry:Registry").inputs["registryName"] == "acrplatformprod"
+    assert ev.one("azure-native:keyvault:Vault").inputs["vaultName"] == "kv-platform-prod"
+
+
+def test_a_stack_whose_name_derives_an_invalid_cluster_name_is_refused_before_anything() -> None:
+    monitor, raised = evaluate_recording("prod.v2", stack_file=patched_stack_file("prod", {}))
+    assert isinstance(raised, ConfigError)
+    lines = [line for line in str(raised).splitlines() if line.startswith("stack 'prod.v2'")]
+    assert any(
+        "platform:aks.clusterName: the derived AKS cluster name 'aks-platform-prod.v2' has '.'" in line
+        and "set `aks.clusterName`" in line
+        for line in lines
+    ), lines
+    assert monitor.registrations == [] and monitor.reads == []
+
+
+def test_sibling_names_are_each_other_stack_files_registry_and_vault(tmp_path) -> None:
+    (tmp_path / "Pulumi.prod.yaml").write_text("config:\n  platform:environment: prod\n")
+    (tmp_path / "Pulumi.staging.yaml").write_text(
+        "config:\n  platform:environment: staging\n  platform:aks:\n    registry:\n      name: acrshared01\n"
+    )
+    (tmp_path / "Pulumi.dev.yaml").write_text("config:\n  platform:target: local\n")
+    (tmp_path / "Pulumi.broken.yaml").write_text("config:\n  platform:aks:\n    subscriptionId: not-a-guid\n")
+    found = sibling_names("prod", root=tmp_path)
+    staging_vault = names.vault_name(SUBSCRIPTION_ID, "staging")
+    assert found == {"staging": {"aks.registry": "acrshared01", "aks.keyVault": staging_vault}}
+
+
+def test_prod_may_not_use_a_name_another_stack_file_uses(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Equal to another stack's name, though no word of it names that stack."""
+    import settings.loader as loader
+    from harness import stack_file_config
+
+    monkeypatch.setattr(loader, "sibling_names", lambda stack: {"staging": {"aks.registry": "acrshared01"}})
+    runtime = {key.split(":", 1)[1]: value for key, value in stack_file_config("prod").items()}
+    runtime["aks"] = {**runtime["aks"], "registry": {"name": "acrShared01"}}
+    with pytest.raises(ConfigError) as raised:
+        validate_settings("prod", runtime)
+    assert "stack 'prod': platform:aks.registry: 'acrShared01' is stack 'staging''s too: prod uses its own" in str(
+        raised.value
+    )
+    runtime["aks"]["registry"] = {"name": "acrprodown01"}
+    assert validate_settings("prod", runtime).aks.registry.name == "acrprodown01"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("name", "refused"),
+    [("acrplatformstaging", "staging"), ("kv-dev-certs", "dev"), ("acrdevopsprod", None), ("kv-prod-certs", None)],
+)
+def test_a_word_of_a_prod_name_that_names_another_environment_is_refused(name: str, refused: str | None) -> None:
+    from settings.platform import _names_another_stack
+
+    assert _names_another_stack(name, {"staging", "dev"}) == refused
+
+
+def test_the_group_is_read_under_the_urn_it_was_created_with_so_an_old_stack_relinquishes_it() -> None:
+    """The bootstrap stack makes the group; the program reads it. Same type, name and parent as
+    the group the program used to create, and the same ID: the engine releases it, no delete."""
+    ev = evaluate("prod")
+    assert not ev.of_type("azure-native:resources:ResourceGroup")
+    (read,) = [r for r in ev.reads if r.type == "azure-native:resources:ResourceGroup"]
+    assert read.urn == "urn:pulumi:prod::platform::platform:azure:AksCluster$azure-native:resources:ResourceGroup::rg"
+    assert read.id == f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/rg-platform-prod"
+    assert ev.exports["resourceGroupName"] == "rg-platform-prod"
