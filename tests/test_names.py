@@ -214,3 +214,12 @@ def test_the_group_is_read_under_the_urn_it_was_created_with_so_an_old_stack_rel
     assert read.urn == "urn:pulumi:prod::platform::platform:azure:AksCluster$azure-native:resources:ResourceGroup::rg"
     assert read.id == f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/rg-platform-prod"
     assert ev.exports["resourceGroupName"] == "rg-platform-prod"
+
+
+def test_the_group_id_has_the_subscription_in_lower_case_as_arm_stores_it() -> None:
+    """An ID differing from the stored one only in case would make the engine replace the old group."""
+    patch = {"platform:aks": {"subscriptionId": SUBSCRIPTION_ID.upper()}}
+    monitor, raised = evaluate_recording("staging", stack_file=patched_stack_file("staging", patch))
+    assert raised is None
+    (read,) = monitor.reads
+    assert read.id == f"/subscriptions/{SUBSCRIPTION_ID.lower()}/resourceGroups/rg-platform-staging"

@@ -99,8 +99,10 @@ class AksCluster(pulumi.ComponentResource):
         # read has the same URN and the same ID, which the engine treats as a release from
         # management, not a replace (pulumi pkg v3.274.1 resource/deploy/step_generator.go
         # GenerateReadSteps, "relinquish").
+        # The ID must equal the stored one exactly, or the engine replaces (deletes) the old group:
+        # ARM writes the subscription GUID in lower case.
         s = self._args.settings
-        group_id = f"/subscriptions/{s.subscription_id}/resourceGroups/{s.group_name(self._args.stack)}"
+        group_id = f"/subscriptions/{s.subscription_id.lower()}/resourceGroups/{s.group_name(self._args.stack)}"
         return resources.ResourceGroup.get("rg", group_id, opts=pulumi.ResourceOptions(parent=self))
 
     def _build_network(self, group: resources.ResourceGroup) -> network.Subnet:
