@@ -109,13 +109,13 @@ def read_project_base(project_file: Path = PROJECT_FILE) -> dict[str, Any]:
     return base
 
 
-def _runtime_config() -> dict[str, Any]:
-    """Every `platform:*` key Pulumi passed to this program."""
+def runtime_config_of(namespace: str = NAMESPACE) -> dict[str, Any]:
+    """Every `<namespace>:*` key Pulumi passed to this program."""
     from pulumi.runtime import config as runtime_config
 
     values = dict(runtime_config.get_config_env())
     values.update(runtime_config.CONFIG.get())
-    prefix = f"{NAMESPACE}:"
+    prefix = f"{namespace}:"
     return {key[len(prefix) :]: _parse(value) for key, value in values.items() if key.startswith(prefix)}
 
 
@@ -157,9 +157,9 @@ def _field_alias(model: type[BaseModel], name: str) -> str:
     return info.alias or name
 
 
-def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+def _model_at(loc: tuple[Any, ...], root: type[BaseModel] = PlatformSettings) -> type[BaseModel] | None:
     """The model class found by walking `loc` from the root, for listing valid keys."""
-    current: Any = PlatformSettings
+    current: Any = root
     parts = list(loc)
     while parts:
         part = parts.pop(0)
@@ -199,11 +199,11 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
     return text
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: dict[str, Any], root: type[BaseModel] = PlatformSettings) -> str:
     message = str(error["msg"]).removeprefix("Value error, ")
     loc = tuple(error["loc"])
     if error["type"] == "extra_forbidden":
-        model = _model_at(loc[:-1])
+        model = _model_at(loc[:-1], root)
         expected = sorted(_field_alias(model, n) for n in model.model_fields) if model else []
         hint = f"; expected one of: {', '.join(expected)}" if expected else ""
         return f"unknown key{hint}"
@@ -215,7 +215,7 @@ def _describe(error: dict[str, Any]) -> str:
     return message
 
 
-def _problems(error: ValidationError) -> list[tuple[str, str]]:
+def problems_of(error: ValidationError, root: type[BaseModel] = PlatformSettings) -> list[tuple[str, str]]:
     """One (key, reason) per problem; a validator's RuleViolationError become one each."""
     problems = []
     for e in error.errors():
@@ -224,7 +224,7 @@ def _problems(error: ValidationError) -> list[tuple[str, str]]:
         if isinstance(violations, RuleViolationError):
             problems += [(f"{loc}.{path}" if loc else path, reason) for path, reason in violations.problems]
         else:
-            problems.append((loc, _describe(dict(e))))
+            problems.append((loc, _describe(dict(e), root)))
     return problems
 
 
@@ -402,7 +402,7 @@ def validate_settings(stack: str, runtime: dict[str, Any], stack_file: str | Non
     try:
         return PlatformSettings.model_validate(merged, context=context)
     except ValidationError as err:
-        raise ConfigError(_format_errors(stack, _problems(err), stack_file)) from None
+        raise ConfigError(_format_errors(stack, problems_of(err), stack_file)) from None
 
 
 def check_signed_in_subscription(stack: str, settings: PlatformSettings, signed_in: str) -> None:
@@ -428,7 +428,7 @@ def settings_from_files(stack: str, stack_file: Path | None = None) -> PlatformS
 def load_settings(stack: str | None = None) -> LoadedConfig:
     """Validate the whole configuration of this Pulumi run, or raise ConfigError."""
     stack = stack or pulumi.get_stack()
-    runtime = _runtime_config()
+    runtime = runtime_config_of()
     settings = validate_settings(stack, runtime)
     problems = _secret_problems(settings, runtime)
     if problems:
