@@ -200,8 +200,27 @@ class PlatformMocks(pulumi.runtime.Mocks):
                 "enabled": True,
                 "issuerURL": f"https://japaneast.oic.prod-aks.azure.com/{TENANT_ID}/{args.name}/",
             }
+        identities = (args.inputs.get("identity") or {}).get("userAssignedIdentities")
+        if args.typ.startswith("azure-native:") and isinstance(identities, list) and "identity" not in state:
+            state["identity"] = {
+                "type": args.inputs["identity"].get("type", "UserAssigned"),
+                "userAssignedIdentities": {i: {"principalId": "p", "clientId": "c"} for i in identities},
+            }
         if args.typ == "azure-native:keyvault:Vault":
             state["properties"] = {"vaultUri": f"https://{args.inputs['vaultName']}.vault.azure.net/"}
+            state["name"] = args.inputs["vaultName"]
+        if args.typ == "azure-native:keyvault:Key":
+            key_uri = f"https://{args.inputs['vaultName']}.vault.azure.net/keys/{args.inputs['keyName']}"
+            state.update(keyUri=key_uri, keyUriWithVersion=f"{key_uri}/0123456789abcdef")
+        if args.typ == "azure-native:keyvault:Secret":
+            secret_uri = f"https://{args.inputs['vaultName']}.vault.azure.net/secrets/{args.inputs['secretName']}"
+            state["properties"] = {"secretUri": secret_uri, "secretUriWithVersion": f"{secret_uri}/0123456789abcdef"}
+        if args.typ == "azure-native:storage:StorageAccount":
+            state["name"] = args.inputs["accountName"]
+        if args.typ == "azure-native:containerregistry:Registry":
+            state["loginServer"] = f"{args.inputs['registryName'].lower()}.azurecr.io"
+        if args.typ == "azure-native:network:PublicIPAddress":
+            state["ipAddress"] = RUNNER_EGRESS_IP
         if args.typ == "azure-native:resources:ResourceGroup":
             # A read (ResourceGroup.get) has only its ID: the name is its last segment.
             read_name = (args.resource_id or "").rsplit("/", 1)[-1]
@@ -358,31 +377,26 @@ def secret_values(secrets: dict[str, Any]) -> list[str]:
 # ----------------------------------------------------------------- running
 
 
-def evaluate(
+def _run(
+    project: str,
+    program_path: Path,
     stack: str,
-    stack_file: dict[str, Any] | None = None,
-    secrets: dict[str, Any] | None = None,
-    plain: dict[str, Any] | None = None,
-    monitor: RecordingMonitor | None = None,
+    config: dict[str, str],
+    secret_keys: list[str],
+    monitor: RecordingMonitor,
 ) -> Evaluation:
-    """Run `__main__.py` for `stack` under fresh mocks; raise what the program raises.
-
-    Pass a fresh `monitor` to inspect what was registered before a failure."""
-    if secrets is None:
-        secrets = placeholder_secrets(stack, stack_file)
-    config, secret_keys = engine_config(stack, stack_file, secrets, plain)
+    """Run one program under `monitor`'s mocks, in a fresh event loop and a fresh root stack."""
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    monitor = monitor or RecordingMonitor(PlatformMocks())
     mocks = monitor.mocks
-    pulumi.runtime.set_mocks(mocks, project="platform", stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
     # set_mocks leaves a finished root Stack behind; run the program in a new
     # one, as the real entry point does, so its exports are recorded.
     pulumi.runtime.settings.ROOT.set(None)
     pulumi.runtime.set_all_config(config, secret_keys)
 
     def program() -> None:
-        runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+        runpy.run_path(str(program_path), run_name="__main__")
 
     try:
         loop.run_until_complete(run_pulumi_func(lambda: run_in_stack(program)))
@@ -397,6 +411,57 @@ def evaluate(
         calls=mocks.calls,
         reads=monitor.reads,
     )
+
+
+def evaluate(
+    stack: str,
+    stack_file: dict[str, Any] | None = None,
+    secrets: dict[str, Any] | None = None,
+    plain: dict[str, Any] | None = None,
+    monitor: RecordingMonitor | None = None,
+) -> Evaluation:
+    """Run `__main__.py` for `stack` under fresh mocks; raise what the program raises.
+
+    Pass a fresh `monitor` to inspect what was registered before a failure."""
+    if secrets is None:
+        secrets = placeholder_secrets(stack, stack_file)
+    config, secret_keys = engine_config(stack, stack_file, secrets, plain)
+    monitor = monitor or RecordingMonitor(PlatformMocks())
+    return _run("platform", ROOT / "__main__.py", stack, config, secret_keys, monitor)
+
+
+# -------------------------------------------------------------- the bootstrap
+
+BOOTSTRAP_DIR = ROOT / "bootstrap"
+BOOTSTRAP_STACK = "main"
+RUNNER_EGRESS_IP = "198.51.100.20"
+"""The mocks' address for the runners' public IP: the one the platform's Pulumi.yaml admits."""
+PLACEHOLDER_APP_KEY = (
+    "-----BEGIN RSA PRIVATE KEY-----\nplaceholder-secret-github-app-key\n-----END RSA PRIVATE KEY-----\n"
+)
+
+
+def bootstrap_stack_file_config(stack: str = BOOTSTRAP_STACK) -> dict[str, Any]:
+    """The `bootstrap:*` values written in bootstrap/Pulumi.<stack>.yaml."""
+    return dict(_read_yaml(BOOTSTRAP_DIR / f"Pulumi.{stack}.yaml").get("config") or {})
+
+
+def evaluate_bootstrap(
+    stack: str = BOOTSTRAP_STACK,
+    stack_file: dict[str, Any] | None = None,
+    secrets: dict[str, Any] | None = None,
+    monitor: RecordingMonitor | None = None,
+) -> Evaluation:
+    """Run bootstrap/__main__.py for `stack` under fresh mocks, its GitHub App key a secret placeholder."""
+    values = stack_file if stack_file is not None else bootstrap_stack_file_config(stack)
+    config = {key: _wire(value) for key, value in values.items()}
+    secrets = {"githubAppPrivateKey": PLACEHOLDER_APP_KEY} if secrets is None else secrets
+    secret_keys = []
+    for key, value in secrets.items():
+        config[f"bootstrap:{key}"] = _wire(value)
+        secret_keys.append(f"bootstrap:{key}")
+    monitor = monitor or RecordingMonitor(PlatformMocks())
+    return _run("bootstrap", BOOTSTRAP_DIR / "__main__.py", stack, config, secret_keys, monitor)
 
 
 # --------------------------------------------------------------- manifests
