@@ -33,7 +33,14 @@ tags = {"managed-by": "pulumi", "project": "platform", "stack": f"bootstrap/{sta
 
 groups = PlatformResourceGroups(
     "groups",
-    PlatformResourceGroupsArgs(s.location, s.resource_group_name, {e: s.group_name(e) for e in s.environments}, tags),
+    PlatformResourceGroupsArgs(
+        subscription_id=s.subscription_id,
+        location=s.location,
+        bootstrap_group=s.resource_group_name,
+        platform_groups={e: s.group_name(e) for e in s.environments},
+        existing=frozenset(e for e, env in s.environments.items() if env.existing_group),
+        tags=tags,
+    ),
 )
 home = groups.bootstrap.name
 state = StateBackend("state", StateBackendArgs(s.state_backend, s.account_name(stack), home, s.location, tags))

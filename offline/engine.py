@@ -117,6 +117,8 @@ class Registration:
     aliases: list[dict[str, Any]] = field(default_factory=list)
     """Earlier identities of this resource (alias specs), so a move is not a replace."""
     delete_before_replace: bool = False
+    import_id: str = ""
+    """The ID of an existing resource this registration imports (the `import_` option)."""
 
 
 @dataclass
@@ -279,6 +281,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     dependencies=list(request.dependencies),
                     aliases=[json_format.MessageToDict(alias) for alias in request.aliases],
                     delete_before_replace=bool(request.deleteBeforeReplace),
+                    import_id=request.importId,
                 )
             )
         return response

@@ -281,6 +281,18 @@ def _secret_problems(settings: PlatformSettings, runtime: dict[str, Any]) -> lis
     return problems
 
 
+def required_secrets(settings: PlatformSettings) -> list[str]:
+    """The secret config paths a stack with these settings must have set, as `pulumi config set
+    --secret --path` spells them: the Datadog keys where Datadog is on, each service's `secretEnv`."""
+    paths = []
+    if settings.datadog.enabled:
+        paths += ["datadogApiKey", "datadogClusterAgentToken"]
+        if settings.datadog.monitors_enabled:
+            paths.append("datadogAppKey")
+    paths += [f"serviceSecrets.{name}.{var}" for name, spec in settings.services.items() for var in spec.secret_env]
+    return paths
+
+
 # Every other secret, in dev: pulumi in `make dev`'s environment (its state, passphrase
 # and project copy); the value is read from stdin or a prompt, never the command line.
 DEV_SET_SECRET = ".venv/bin/python -m devenv.dev pulumi config set --secret --path"

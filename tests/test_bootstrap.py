@@ -394,6 +394,21 @@ def test_the_platform_stacks_deploy_into_the_groups_the_bootstrap_makes(boot: Ev
     assert all(g.protect for g in boot.of_type("azure-native:resources:ResourceGroup"))
 
 
+def test_a_group_a_stack_made_before_the_bootstrap_is_imported_with_the_tags_it_has() -> None:
+    patch = {"bootstrap:environments": {"prod": {"githubEnvironment": "production", "approval": True,
+                                                  "existingGroup": True}}}  # fmt: skip
+    groups = {
+        g.name: g
+        for g in evaluate_bootstrap(stack_file=_patched(patch)).of_type("azure-native:resources:ResourceGroup")
+    }
+    assert groups["platform-prod"].import_id == f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/rg-platform-prod"
+    assert groups["platform-staging"].import_id == "" and groups["bootstrap"].import_id == ""
+    # The platform program's tags on the groups it created (components/azure/aks_cluster.py _tags).
+    platform_tags = evaluate("prod").one("azure-native:containerservice:ManagedCluster").inputs["tags"]
+    assert groups["platform-prod"].inputs["tags"] == platform_tags
+    assert groups["platform-prod"].inputs["location"] == "japaneast"
+
+
 # ---------------------------------------------------------------- bad config
 
 

@@ -11,11 +11,14 @@ from pulumi_azure_native import resources
 
 @dataclass(frozen=True)
 class PlatformResourceGroupsArgs:
+    subscription_id: str
     location: str
     bootstrap_group: str
     """The bootstrap's own group: state, secrets vault, identities, runners."""
     platform_groups: dict[str, str]
     """Platform stack -> its group, which the platform program reads and deploys into."""
+    existing: frozenset[str]
+    """Platform stacks whose group exists already (created by the platform program before the bootstrap)."""
     tags: dict[str, str]
 
 
@@ -29,20 +32,26 @@ class PlatformResourceGroups(pulumi.ComponentResource):
     def __init__(self, name: str, args: PlatformResourceGroupsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("platform:bootstrap:PlatformResourceGroups", name, None, opts)
         self._args = args
-        self.bootstrap = self._group("bootstrap", args.bootstrap_group, {"purpose": "bootstrap"})
-        self.platform = {
-            stack: self._group(f"platform-{stack}", group, {"environment": stack})
-            for stack, group in args.platform_groups.items()
-        }
+        self.bootstrap = self._group("bootstrap", args.bootstrap_group, {**args.tags, "purpose": "bootstrap"})
+        self.platform = {stack: self._platform_group(stack, group) for stack, group in args.platform_groups.items()}
         self.register_outputs(
             {"bootstrap": self.bootstrap.name, "platform": {s: g.name for s, g in self.platform.items()}}
         )
 
-    def _group(self, resource_name: str, group: str, tags: dict[str, str]) -> resources.ResourceGroup:
+    def _platform_group(self, stack: str, group: str) -> resources.ResourceGroup:
+        # The tags the platform program gave the groups it created (components/azure/aks_cluster.py _tags), so
+        # an existing group imports without a difference; the ID as ARM writes it (lower-case subscription).
+        tags = {"environment": stack, "managed-by": "pulumi", "project": "platform"}
+        existing = f"/subscriptions/{self._args.subscription_id.lower()}/resourceGroups/{group}"
+        return self._group(f"platform-{stack}", group, tags, existing if stack in self._args.existing else None)
+
+    def _group(
+        self, resource_name: str, group: str, tags: dict[str, str], existing: str | None = None
+    ) -> resources.ResourceGroup:
         return resources.ResourceGroup(
             resource_name,
             resource_group_name=group,
             location=self._args.location,
-            tags={**self._args.tags, **tags},
-            opts=pulumi.ResourceOptions(parent=self, protect=True),
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self, protect=True, import_=existing),
         )

@@ -99,6 +99,13 @@ class EnvironmentSettings(Model):
     approval: bool = Field(
         False, description="Give the GitHub environment `github.productionReviewers` as required reviewers."
     )
+    existing_group: bool = Field(
+        False,
+        description=(
+            "The group exists already (the stack was deployed before the bootstrap, and created it): import it "
+            "instead of creating it. The platform program then reads it and lets go of it (docs/first-deploy.md)."
+        ),
+    )
 
 
 class StateBackendSettings(Model):
