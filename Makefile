@@ -46,8 +46,9 @@ system-deps: ## Install the OS packages the tests use (Debian: nginx, containerd
 	  $$sudo service nginx stop >/dev/null 2>&1 || true; \
 	  $$sudo service containerd stop >/dev/null 2>&1 || true; fi
 
-tools: ## Build or reuse the pinned Go toolchain (Pulumi CLI, provider, control plane, kwok)
+tools: ## Build or reuse the pinned Go toolchain (Pulumi CLI, provider, control plane, kwok) and Azurite
 	toolchain/build.sh
+	toolchain/azurite.sh
 
 dev: setup ## THE MAIN JOB: set everything up and deploy the dev stack to the local cluster
 	$(PY) -m devenv.dev up
