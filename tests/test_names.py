@@ -32,6 +32,17 @@ def test_unique_string_matches_arm(values: tuple[str, ...], expected: str) -> No
     assert names.unique_string(*values) == expected
 
 
+def test_every_byte_of_a_long_tail_counts() -> None:
+    """No ARM vector above ends in a 5- to 7-byte tail, which reaches the second lane's tail mix
+    (staging's suffix does: '<subscription>-platform-staging' is 53 bytes). This shows that branch is
+    there; its constants and order follow Microsoft's HashHelper.MurmurHash64 (KuduLite @ 27ef54b0)."""
+    for tail in (5, 6, 7):
+        base = "a" * (8 + tail)
+        for position in range(8 + 4, 8 + tail):
+            changed = base[:position] + "b" + base[position + 1 :]
+            assert names.unique_string(changed) != names.unique_string(base), (tail, position)
+
+
 def test_unique_string_covers_every_tail_length_with_its_alphabet() -> None:
     """Inputs of 0 to 17 bytes walk every tail branch (0-7 bytes after whole blocks)."""
     seen = set()
@@ -218,8 +229,19 @@ def test_the_group_is_read_under_the_urn_it_was_created_with_so_an_old_stack_rel
 
 def test_the_group_id_has_the_subscription_in_lower_case_as_arm_stores_it() -> None:
     """An ID differing from the stored one only in case would make the engine replace the old group."""
-    patch = {"platform:aks": {"subscriptionId": SUBSCRIPTION_ID.upper()}}
-    monitor, raised = evaluate_recording("staging", stack_file=patched_stack_file("staging", patch))
-    assert raised is None
+    from harness import PlatformMocks, RecordingMonitor, evaluate_fresh
+
+    lettered = "abcdef00-1111-2222-3333-444444444444"
+
+    class SignedInToALetteredSubscription(PlatformMocks):
+        def call(self, args):  # type: ignore[no-untyped-def]
+            result, failures = super().call(args)
+            if args.token == "azure-native:authorization:getClientConfig":
+                result = {**result, "subscriptionId": lettered}
+            return result, failures
+
+    monitor = RecordingMonitor(SignedInToALetteredSubscription())
+    patch = {"platform:aks": {"subscriptionId": lettered.upper()}}
+    evaluate_fresh("staging", stack_file=patched_stack_file("staging", patch), monitor=monitor)
     (read,) = monitor.reads
-    assert read.id == f"/subscriptions/{SUBSCRIPTION_ID.lower()}/resourceGroups/rg-platform-staging"
+    assert read.id == f"/subscriptions/{lettered}/resourceGroups/rg-platform-staging"
