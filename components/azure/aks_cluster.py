@@ -38,9 +38,10 @@ class AksClusterArgs:
 
 
 class AksCluster(pulumi.ComponentResource):
-    """Resource group, VNet and subnet, user-assigned identity, the
-    ManagedCluster with its inline system pool, the user pools, both
-    maintenance windows, and the registry and certificate vault if configured."""
+    """In the resource group the bootstrap stack made (read, not created): VNet and
+    subnet, user-assigned identity, the ManagedCluster with its inline system pool,
+    the user pools, both maintenance windows, and the registry and certificate vault
+    if configured."""
 
     provider: k8s.Provider
     cluster_name: pulumi.Output[str]
