@@ -11,7 +11,7 @@ STACK ?= dev
 A ?= staging
 B ?= prod
 
-.PHONY: help setup system-deps tools dev env test unit e2e lint fmt cluster-up cluster-down cluster-status preview up destroy render diff bench scale docs registrations clean
+.PHONY: help setup system-deps tools dev env test unit e2e lint fmt cluster-up cluster-down cluster-status preview up destroy render diff bench scale docs registrations bootstrap adopt-bootstrap secrets-provider clean
 
 help: ## List the commands
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -48,8 +48,9 @@ system-deps: ## Install the OS packages the tests use (Debian: nginx, containerd
 	  $$sudo service nginx stop >/dev/null 2>&1 || true; \
 	  $$sudo service containerd stop >/dev/null 2>&1 || true; fi
 
-tools: ## Build or reuse the pinned Go toolchain (Pulumi CLI, provider, control plane, kwok)
+tools: ## Build or reuse the pinned Go toolchain (Pulumi CLI, provider, control plane, kwok) and Azurite
 	toolchain/build.sh
+	toolchain/azurite.sh
 
 dev: setup ## THE MAIN JOB: set everything up and deploy the dev stack to the local cluster
 	$(PY) -m devenv.dev up
@@ -115,7 +116,16 @@ bench: setup ## Evaluation time and peak memory per stack, beside the bare SDK i
 scale: setup tools ## Dev loop at 1, 20 and 50 services through the real engine, on a private cluster (≈15 min)
 	$(PY) -m devenv.scale
 
-docs: setup ## Regenerate docs/reference/configuration.md from the typed model
+bootstrap: setup ## Once per subscription, signed in with `az login` as its Owner: state backend, secrets vault, identities, runners (docs/first-deploy.md)
+	$(PY) bootstrap/admin.py up
+
+adopt-bootstrap: setup ## Take the bootstrap's outputs: Pulumi.yaml's marked lines, the repository's settings (gh), staging and prod under azurekeyvault://
+	$(PY) bootstrap/admin.py adopt
+
+secrets-provider: setup ## Move STACK's secrets from its passphrase to its azurekeyvault:// key (PLATFORM_CONFIG_PASSPHRASE: the old one)
+	$(PY) bootstrap/admin.py secrets-provider $(STACK)
+
+docs: setup ## Regenerate docs/reference/configuration.md and bootstrap.md from the typed models
 	$(PY) -m settings.reference
 
 registrations: setup ## Dump every stack's registrations to build/registrations (compare two dumps: python -m offline.registrations --compare A B)

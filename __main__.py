@@ -11,6 +11,7 @@ from components.kubernetes.runtime import PodRuntime
 from components.service.service import Service, ServiceArgs
 from components.service.workload import ClusterFacts
 from settings import load_settings
+from settings.loader import check_signed_in_subscription
 
 # Validate everything first: a bad config registers no resource at all.
 config = load_settings()
@@ -20,9 +21,12 @@ environment = settings.environment
 cluster_name = settings.cluster_name(stack)
 
 if settings.target == "aks":
+    from pulumi_azure_native import authorization
+
     from components.azure.aks_cluster import AksCluster, AksClusterArgs
 
-    assert settings.aks is not None
+    # Still before any resource: the stack's names hash its subscription, and the stack belongs there.
+    check_signed_in_subscription(stack, settings, authorization.get_client_config().subscription_id)
     cluster = AksCluster(
         "aks",
         AksClusterArgs(

@@ -13,6 +13,7 @@ import asyncio
 import base64
 import json
 import runpy
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,16 @@ def devicecode_kubeconfig(cluster: str) -> str:
     )
 
 
+def principal_id_of(identity: str) -> str:
+    """The principal (object) ID the mocks give the user-assigned identity registered as `identity`."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"mock-principal/{identity}"))
+
+
+def client_id_of(identity: str) -> str:
+    """The client ID the mocks give the user-assigned identity registered as `identity`."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"mock-client/{identity}"))
+
+
 # ----------------------------------------------------------------- records
 
 
@@ -108,6 +119,19 @@ class Registration:
     delete_before_replace: bool = False
     hooks: dict[str, list[str]] = field(default_factory=dict)
     """Resource hooks by lifecycle point (before_update, ...), by name."""
+    import_id: str = ""
+    """The ID of an existing resource this registration imports (the `import_` option)."""
+
+
+@dataclass
+class Read:
+    """A resource the program reads (`Resource.get`) rather than manages."""
+
+    type: str
+    name: str
+    id: str
+    parent: str
+    urn: str
 
 
 @dataclass
@@ -117,6 +141,7 @@ class Evaluation:
     exports: dict[str, Any]
     raw_exports: dict[str, Any]
     calls: list[str] = field(default_factory=list)
+    reads: list[Read] = field(default_factory=list)
 
     def of_type(self, type_: str) -> list[Registration]:
         return [r for r in self.resources if r.type == type_]
@@ -179,12 +204,36 @@ class PlatformMocks(pulumi.runtime.Mocks):
                 "enabled": True,
                 "issuerURL": f"https://japaneast.oic.prod-aks.azure.com/{TENANT_ID}/{args.name}/",
             }
+        identities = (args.inputs.get("identity") or {}).get("userAssignedIdentities")
+        if args.typ.startswith("azure-native:") and isinstance(identities, list) and "identity" not in state:
+            state["identity"] = {
+                "type": args.inputs["identity"].get("type", "UserAssigned"),
+                "userAssignedIdentities": {i: {"principalId": "p", "clientId": "c"} for i in identities},
+            }
         if args.typ == "azure-native:keyvault:Vault":
             state["properties"] = {"vaultUri": f"https://{args.inputs['vaultName']}.vault.azure.net/"}
+            state["name"] = args.inputs["vaultName"]
+        if args.typ == "azure-native:keyvault:Key":
+            key_uri = f"https://{args.inputs['vaultName']}.vault.azure.net/keys/{args.inputs['keyName']}"
+            state.update(keyUri=key_uri, keyUriWithVersion=f"{key_uri}/0123456789abcdef")
+        if args.typ == "azure-native:keyvault:Secret":
+            secret_uri = f"https://{args.inputs['vaultName']}.vault.azure.net/secrets/{args.inputs['secretName']}"
+            state["properties"] = {"secretUri": secret_uri, "secretUriWithVersion": f"{secret_uri}/0123456789abcdef"}
+        if args.typ == "azure-native:storage:StorageAccount":
+            state["name"] = args.inputs["accountName"]
+        if args.typ == "azure-native:containerregistry:Registry":
+            state["loginServer"] = f"{args.inputs['registryName'].lower()}.azurecr.io"
+        if args.typ == "azure-native:network:PublicIPAddress":
+            state["ipAddress"] = RUNNER_EGRESS_IP
         if args.typ == "azure-native:resources:ResourceGroup":
-            state["name"] = args.inputs.get("resourceGroupName", args.name)
+            # A read (ResourceGroup.get) has only its ID: the name is its last segment.
+            read_name = (args.resource_id or "").rsplit("/", 1)[-1]
+            state["name"] = args.inputs.get("resourceGroupName") or read_name or args.name
+            state["location"] = args.inputs.get("location", "japaneast")
         if args.typ == "azure-native:managedidentity:UserAssignedIdentity":
-            state["principalId"] = "11111111-2222-3333-4444-555555555555"
+            state["principalId"] = principal_id_of(args.name)
+            state["clientId"] = client_id_of(args.name)
+            state["name"] = args.inputs.get("resourceName", args.name)
         if args.typ in ("azure-native:network:VirtualNetwork", "azure-native:network:Subnet"):
             state["name"] = args.inputs.get("virtualNetworkName") or args.inputs.get("subnetName")
         if args.typ.startswith("kubernetes:") and "metadata" in state:
@@ -213,6 +262,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         super().__init__(mocks)
         self.mocks = mocks
         self.registrations: list[Registration] = []
+        self.reads: list[Read] = []
         self.stack_outputs: dict[str, Any] = {}
         self.raw_stack_outputs: dict[str, Any] = {}
 
@@ -234,8 +284,14 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     aliases=[json_format.MessageToDict(alias) for alias in request.aliases],
                     delete_before_replace=bool(request.deleteBeforeReplace),
                     hooks={k: list(v) for k, v in json_format.MessageToDict(request.hooks).items()},
+                    import_id=request.importId,
                 )
             )
+        return response
+
+    def ReadResource(self, request):  # noqa: N802 - the gRPC method name
+        response = super().ReadResource(request)
+        self.reads.append(Read(request.type, request.name, request.id, request.parent, response.urn))
         return response
 
     def RegisterResourceOutputs(self, request):  # noqa: N802
@@ -327,6 +383,42 @@ def secret_values(secrets: dict[str, Any]) -> list[str]:
 # ----------------------------------------------------------------- running
 
 
+def _run(
+    project: str,
+    program_path: Path,
+    stack: str,
+    config: dict[str, str],
+    secret_keys: list[str],
+    monitor: RecordingMonitor,
+) -> Evaluation:
+    """Run one program under `monitor`'s mocks, in a fresh event loop and a fresh root stack."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    mocks = monitor.mocks
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
+    # set_mocks leaves a finished root Stack behind; run the program in a new
+    # one, as the real entry point does, so its exports are recorded.
+    pulumi.runtime.settings.ROOT.set(None)
+    pulumi.runtime.set_all_config(config, secret_keys)
+
+    def program() -> None:
+        runpy.run_path(str(program_path), run_name="__main__")
+
+    try:
+        loop.run_until_complete(run_pulumi_func(lambda: run_in_stack(program)))
+    finally:
+        loop.close()
+        asyncio.set_event_loop(None)
+    return Evaluation(
+        stack=stack,
+        resources=monitor.registrations,
+        exports=monitor.stack_outputs,
+        raw_exports=monitor.raw_stack_outputs,
+        calls=mocks.calls,
+        reads=monitor.reads,
+    )
+
+
 def evaluate(
     stack: str,
     stack_file: dict[str, Any] | None = None,
@@ -340,31 +432,42 @@ def evaluate(
     if secrets is None:
         secrets = placeholder_secrets(stack, stack_file)
     config, secret_keys = engine_config(stack, stack_file, secrets, plain)
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
     monitor = monitor or RecordingMonitor(PlatformMocks())
-    mocks = monitor.mocks
-    pulumi.runtime.set_mocks(mocks, project="platform", stack=stack, preview=False, monitor=monitor)
-    # set_mocks leaves a finished root Stack behind; run the program in a new
-    # one, as the real entry point does, so its exports are recorded.
-    pulumi.runtime.settings.ROOT.set(None)
-    pulumi.runtime.set_all_config(config, secret_keys)
+    return _run("platform", ROOT / "__main__.py", stack, config, secret_keys, monitor)
 
-    def program() -> None:
-        runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
 
-    try:
-        loop.run_until_complete(run_pulumi_func(lambda: run_in_stack(program)))
-    finally:
-        loop.close()
-        asyncio.set_event_loop(None)
-    return Evaluation(
-        stack=stack,
-        resources=monitor.registrations,
-        exports=monitor.stack_outputs,
-        raw_exports=monitor.raw_stack_outputs,
-        calls=mocks.calls,
-    )
+# -------------------------------------------------------------- the bootstrap
+
+BOOTSTRAP_DIR = ROOT / "bootstrap"
+BOOTSTRAP_STACK = "main"
+RUNNER_EGRESS_IP = "198.51.100.20"
+"""The mocks' address for the runners' public IP: the one the platform's Pulumi.yaml admits."""
+PLACEHOLDER_APP_KEY = (
+    "-----BEGIN RSA PRIVATE KEY-----\nplaceholder-secret-github-app-key\n-----END RSA PRIVATE KEY-----\n"
+)
+
+
+def bootstrap_stack_file_config(stack: str = BOOTSTRAP_STACK) -> dict[str, Any]:
+    """The `bootstrap:*` values written in bootstrap/Pulumi.<stack>.yaml."""
+    return dict(_read_yaml(BOOTSTRAP_DIR / f"Pulumi.{stack}.yaml").get("config") or {})
+
+
+def evaluate_bootstrap(
+    stack: str = BOOTSTRAP_STACK,
+    stack_file: dict[str, Any] | None = None,
+    secrets: dict[str, Any] | None = None,
+    monitor: RecordingMonitor | None = None,
+) -> Evaluation:
+    """Run bootstrap/__main__.py for `stack` under fresh mocks, its GitHub App key a secret placeholder."""
+    values = stack_file if stack_file is not None else bootstrap_stack_file_config(stack)
+    config = {key: _wire(value) for key, value in values.items()}
+    secrets = {"githubAppPrivateKey": PLACEHOLDER_APP_KEY} if secrets is None else secrets
+    secret_keys = []
+    for key, value in secrets.items():
+        config[f"bootstrap:{key}"] = _wire(value)
+        secret_keys.append(f"bootstrap:{key}")
+    monitor = monitor or RecordingMonitor(PlatformMocks())
+    return _run("bootstrap", BOOTSTRAP_DIR / "__main__.py", stack, config, secret_keys, monitor)
 
 
 # --------------------------------------------------------------- manifests

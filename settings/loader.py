@@ -109,13 +109,13 @@ def read_project_base(project_file: Path = PROJECT_FILE) -> dict[str, Any]:
     return base
 
 
-def _runtime_config() -> dict[str, Any]:
-    """Every `platform:*` key Pulumi passed to this program."""
+def runtime_config_of(namespace: str = NAMESPACE) -> dict[str, Any]:
+    """Every `<namespace>:*` key Pulumi passed to this program."""
     from pulumi.runtime import config as runtime_config
 
     values = dict(runtime_config.get_config_env())
     values.update(runtime_config.CONFIG.get())
-    prefix = f"{NAMESPACE}:"
+    prefix = f"{namespace}:"
     return {key[len(prefix) :]: _parse(value) for key, value in values.items() if key.startswith(prefix)}
 
 
@@ -157,9 +157,9 @@ def _field_alias(model: type[BaseModel], name: str) -> str:
     return info.alias or name
 
 
-def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+def _model_at(loc: tuple[Any, ...], root: type[BaseModel] = PlatformSettings) -> type[BaseModel] | None:
     """The model class found by walking `loc` from the root, for listing valid keys."""
-    current: Any = PlatformSettings
+    current: Any = root
     parts = list(loc)
     while parts:
         part = parts.pop(0)
@@ -199,11 +199,11 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
     return text
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: dict[str, Any], root: type[BaseModel] = PlatformSettings) -> str:
     message = str(error["msg"]).removeprefix("Value error, ")
     loc = tuple(error["loc"])
     if error["type"] == "extra_forbidden":
-        model = _model_at(loc[:-1])
+        model = _model_at(loc[:-1], root)
         expected = sorted(_field_alias(model, n) for n in model.model_fields) if model else []
         hint = f"; expected one of: {', '.join(expected)}" if expected else ""
         return f"unknown key{hint}"
@@ -215,7 +215,7 @@ def _describe(error: dict[str, Any]) -> str:
     return message
 
 
-def _problems(error: ValidationError) -> list[tuple[str, str]]:
+def problems_of(error: ValidationError, root: type[BaseModel] = PlatformSettings) -> list[tuple[str, str]]:
     """One (key, reason) per problem; a validator's RuleViolationError become one each."""
     problems = []
     for e in error.errors():
@@ -224,7 +224,7 @@ def _problems(error: ValidationError) -> list[tuple[str, str]]:
         if isinstance(violations, RuleViolationError):
             problems += [(f"{loc}.{path}" if loc else path, reason) for path, reason in violations.problems]
         else:
-            problems.append((loc, _describe(dict(e))))
+            problems.append((loc, _describe(dict(e), root)))
     return problems
 
 
@@ -279,6 +279,18 @@ def _secret_problems(settings: PlatformSettings, runtime: dict[str, Any]) -> lis
                     )
                 )
     return problems
+
+
+def required_secrets(settings: PlatformSettings) -> list[str]:
+    """The secret config paths a stack with these settings must have set, as `pulumi config set
+    --secret --path` spells them: the Datadog keys where Datadog is on, each service's `secretEnv`."""
+    paths = []
+    if settings.datadog.enabled:
+        paths += ["datadogApiKey", "datadogClusterAgentToken"]
+        if settings.datadog.monitors_enabled:
+            paths.append("datadogAppKey")
+    paths += [f"serviceSecrets.{name}.{var}" for name, spec in settings.services.items() for var in spec.secret_env]
+    return paths
 
 
 # Every other secret, in dev: pulumi in `make dev`'s environment (its state, passphrase
@@ -360,6 +372,36 @@ def _overlay_problems(runtime: dict[str, Any]) -> list[tuple[str, str]]:
     return []
 
 
+def _stack_file_values(path: Path) -> dict[str, Any]:
+    config = read_yaml(path).get("config") or {}
+    prefix = f"{NAMESPACE}:"
+    return {key[len(prefix) :]: value for key, value in config.items() if key.startswith(prefix)}
+
+
+def sibling_names(stack: str, root: Path | None = None) -> dict[str, dict[str, str]]:
+    """Every other stack file's registry and vault names (created or attached, explicit or
+    derived), by stack: what a prod stack must not name (settings/platform.py). A stack
+    file that does not validate is left out: its own run reports it."""
+    from settings.azure.aks import AksSettings
+
+    base = read_project_base()
+    found: dict[str, dict[str, str]] = {}
+    for path in sorted((root or PROJECT_FILE.parent).glob("Pulumi.*.yaml")):
+        other = path.name.removeprefix("Pulumi.").removesuffix(".yaml")
+        if other == stack:
+            continue
+        try:
+            merged = effective_config(base, _stack_file_values(path))
+            if merged.get("target", "aks") != "aks" or not isinstance(merged.get("aks"), dict):
+                continue
+            aks = AksSettings.model_validate(merged["aks"])
+        except (ConfigError, ValidationError, ValueError):
+            continue
+        named = {"aks.registry": aks.registry_name(other), "aks.keyVault": aks.vault_name(other)}
+        found[other] = {key: name for key, name in named.items() if name}
+    return found
+
+
 def validate_settings(stack: str, runtime: dict[str, Any], stack_file: str | None = None) -> PlatformSettings:
     """The one validation pipeline: the stack's `platform:*` values merged onto
     the project base, then the typed model with its environment rules.
@@ -368,10 +410,23 @@ def validate_settings(stack: str, runtime: dict[str, Any], stack_file: str | Non
     if problems:
         raise ConfigError(_format_errors(stack, problems, stack_file))
     merged = effective_config(read_project_base(), runtime)
+    context = {"stack": stack, "siblings": sibling_names(stack)}
     try:
-        return PlatformSettings.model_validate(merged, context={"stack": stack})
+        return PlatformSettings.model_validate(merged, context=context)
     except ValidationError as err:
-        raise ConfigError(_format_errors(stack, _problems(err), stack_file)) from None
+        raise ConfigError(_format_errors(stack, problems_of(err), stack_file)) from None
+
+
+def check_signed_in_subscription(stack: str, settings: PlatformSettings, signed_in: str) -> None:
+    """Refuse a run whose Azure credentials are for another subscription than `aks.subscriptionId`:
+    the names derived from it, and the stack itself, belong to that one."""
+    if settings.aks is None or settings.aks.subscription_id.lower() == signed_in.lower():
+        return
+    reason = (
+        f"is {settings.aks.subscription_id}, but Azure is signed in to subscription {signed_in}: "
+        f"`az account set --subscription {settings.aks.subscription_id}`, or correct the key"
+    )
+    raise ConfigError(_format_errors(stack, [("aks.subscriptionId", reason)]))
 
 
 def settings_from_files(stack: str, stack_file: Path | None = None) -> PlatformSettings:
@@ -379,16 +434,13 @@ def settings_from_files(stack: str, stack_file: Path | None = None) -> PlatformS
     (make diff, the dev runner). Secret values are encrypted in the file, so
     only their presence is a matter for `load_settings`."""
     path = stack_file or PROJECT_FILE.parent / f"Pulumi.{stack}.yaml"
-    config = read_yaml(path).get("config") or {}
-    prefix = f"{NAMESPACE}:"
-    runtime = {key[len(prefix) :]: value for key, value in config.items() if key.startswith(prefix)}
-    return validate_settings(stack, runtime, str(stack_file) if stack_file else None)
+    return validate_settings(stack, _stack_file_values(path), str(stack_file) if stack_file else None)
 
 
 def load_settings(stack: str | None = None) -> LoadedConfig:
     """Validate the whole configuration of this Pulumi run, or raise ConfigError."""
     stack = stack or pulumi.get_stack()
-    runtime = _runtime_config()
+    runtime = runtime_config_of()
     settings = validate_settings(stack, runtime)
     problems = _secret_problems(settings, runtime)
     if problems:

@@ -7,10 +7,12 @@ project's base values and each `Pulumi.<stack>.yaml` holds only what differs."""
 from __future__ import annotations
 
 import ipaddress
-from typing import Literal
+import re
+from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
+from settings.azure import names
 from settings.azure.aks import AksSettings
 from settings.base import Model, RuleViolationError
 from settings.datadog.agents import DatadogSettings, pinned_datadog_images
@@ -117,9 +119,34 @@ class PlatformSettings(Model):
         return self
 
     @model_validator(mode="after")
-    def _environment_rules(self) -> PlatformSettings:
+    def _environment_rules(self, info: ValidationInfo) -> PlatformSettings:
         """The rules of this stack's environment (see "Environment rules" below)."""
-        problems = [problem for rule in ENVIRONMENT_RULES.get(self.environment, ()) for problem in rule(self)]
+        context = info.context or {}
+        problems = [p for rule in ENVIRONMENT_RULES.get(self.environment, ()) for p in rule(self, context)]
+        if problems:
+            raise RuleViolationError(problems)
+        return self
+
+    @model_validator(mode="after")
+    def _derived_names_are_valid(self, info: ValidationInfo) -> PlatformSettings:
+        """On AKS, the names derived from the stack's name (resource group, cluster, its VNet and
+        identity) follow Azure's rules for their type; set the name explicitly where one does not."""
+        stack = (info.context or {}).get("stack")
+        if self.target != "aks" or self.aks is None or not stack:
+            return self
+        cluster = self.cluster_name(stack)
+        derived = [
+            ("aks.resourceGroupName", self.aks.resource_group_name is None, names.RESOURCE_GROUP,
+             self.aks.group_name(stack)),
+            ("aks.clusterName", self.aks.cluster_name is None, names.MANAGED_CLUSTER, cluster),
+            ("aks.clusterName", True, names.VIRTUAL_NETWORK, f"vnet-{cluster}"),
+            ("aks.clusterName", True, names.MANAGED_IDENTITY, f"id-{cluster}"),
+        ]  # fmt: skip
+        problems = [
+            (key, f"the derived {rule.kind} name {name!r} " + "; ".join(found) + f": set `{key}` to a valid name")
+            for key, is_derived, rule, name in derived
+            if is_derived and (found := rule.problems(name))
+        ]
         if problems:
             raise RuleViolationError(problems)
         return self
@@ -132,7 +159,8 @@ class PlatformSettings(Model):
         if self.target != "aks" or self.aks is None:
             return self
         registry = self.aks.registry
-        attached = registry.login_server((info.context or {}).get("stack", "")) if registry else None
+        stack = (info.context or {}).get("stack", "")
+        attached = registry.login_server(stack, self.aks.subscription_id) if registry else None
         problems = []
         for path, image in service_images(self.services):
             host = image.split("/", 1)[0] if "/" in image else ""
@@ -210,7 +238,12 @@ def _local_image_problems(local: LocalSettings, images: list[tuple[str, str]]) -
 # a deliberate duplicate (defence in depth, see policy/guardrails.py).
 
 
-def _prod_cluster_is_highly_available(settings: PlatformSettings) -> list[tuple[str, str]]:
+Context = dict[str, Any]
+"""What the loader knows beyond the stack's own settings: `stack` (its name) and `siblings`
+(each other stack file's registry and vault names, settings/loader.py sibling_names)."""
+
+
+def _prod_cluster_is_highly_available(settings: PlatformSettings, _context: Context) -> list[tuple[str, str]]:
     """The cluster has an SLA tier (not Free), `protect` and at least two availability zones."""
     aks = settings.aks
     if settings.target != "aks" or aks is None:
@@ -225,14 +258,14 @@ def _prod_cluster_is_highly_available(settings: PlatformSettings) -> list[tuple[
     return problems
 
 
-def _prod_monitors_notify_someone(settings: PlatformSettings) -> list[tuple[str, str]]:
+def _prod_monitors_notify_someone(settings: PlatformSettings, _context: Context) -> list[tuple[str, str]]:
     """With Datadog on, `datadog.notify` names someone."""
     if settings.datadog.enabled and not settings.datadog.notify:
         return [("datadog.notify", "is empty: prod monitors must notify someone (e.g. '@pagerduty-oncall')")]
     return []
 
 
-def _prod_ingress_is_fenced_and_encrypted(settings: PlatformSettings) -> list[tuple[str, str]]:
+def _prod_ingress_is_fenced_and_encrypted(settings: PlatformSettings, _context: Context) -> list[tuple[str, str]]:
     """Every Ingress lists `allowedSourceRanges` and serves `tls`."""
     problems = []
     for name, spec in settings.services.items():
@@ -247,6 +280,71 @@ def _prod_ingress_is_fenced_and_encrypted(settings: PlatformSettings) -> list[tu
     return problems
 
 
+def _names_another_stack(name: str, others: set[str]) -> str | None:
+    """The other stack or environment `name` names: a word of it (split at anything but a letter)
+    is, or ends with, that name ('acrplatformstaging', 'kv-dev-certs'), or None."""
+    words = [word for word in re.split(r"[^a-z]+", name.lower()) if word]
+    for other in sorted(others, key=len, reverse=True):
+        plain = re.sub(r"[^a-z]", "", other.lower())
+        if plain and any(word == plain or word.endswith(plain) for word in words):
+            return other
+    return None
+
+
+def _prod_uses_its_own_registry_and_vault(settings: PlatformSettings, context: Context) -> list[tuple[str, str]]:
+    """The registry and the certificate vault (created or attached) belong to prod: an explicit or
+    attached name none of whose words is, or ends with, another environment's or stack's name, and
+    no name another stack file creates or attaches."""
+    aks, stack = settings.aks, context.get("stack")
+    if settings.target != "aks" or aks is None or not stack:
+        return []
+    siblings: dict[str, dict[str, str]] = context.get("siblings") or {}
+    others = {"dev", "staging", "prod", *siblings} - {settings.environment, stack}
+    problems = []
+    for key, part, name in (("aks.registry", aks.registry, aks.registry_name(stack)),
+                            ("aks.keyVault", aks.key_vault, aks.vault_name(stack))):  # fmt: skip
+        if part is None or name is None:
+            continue
+        explicit = part.resource_id is not None or part.name is not None
+        named = _names_another_stack(name, others) if explicit else None
+        if named:
+            problems.append((key, f"{name!r} names {named!r}, another stack's: prod uses its own"))
+        for other, their in sorted(siblings.items()):
+            if any(theirs.lower() == name.lower() for theirs in their.values()):
+                problems.append((key, f"{name!r} is stack {other!r}'s too: prod uses its own"))
+    return problems
+
+
+def _runners_reach_the_api_server(settings: PlatformSettings, _context: Context) -> list[tuple[str, str]]:
+    """`aks.runnerEgressIp`, the self-hosted runners' egress (the bootstrap stack's output
+    `runnerEgressIp`), is set and inside `aks.apiServerAuthorizedIpRanges`: every preview,
+    deploy and drift check of this stack runs there."""
+    aks = settings.aks
+    if settings.target != "aks" or aks is None:
+        return []
+    if aks.runner_egress_ip is None:
+        reason = (
+            "is not set: it is the bootstrap stack's output runnerEgressIp (`make adopt-bootstrap` writes it), "
+            "the address the pipeline's runners reach the API server from"
+        )
+        return [("aks.runnerEgressIp", reason)]
+    runner = ipaddress.ip_address(aks.runner_egress_ip)
+    if any(runner in ipaddress.ip_network(cidr) for cidr in aks.api_server_authorized_ip_ranges):
+        return []
+    reason = (
+        f"leaves out the runners' egress {runner} (aks.runnerEgressIp): add '{runner}/{runner.max_prefixlen}', "
+        "or no preview, deploy or drift check can reach the cluster"
+    )
+    return [("aks.apiServerAuthorizedIpRanges", reason)]
+
+
 ENVIRONMENT_RULES = {
-    "prod": (_prod_cluster_is_highly_available, _prod_monitors_notify_someone, _prod_ingress_is_fenced_and_encrypted),
+    "prod": (
+        _prod_cluster_is_highly_available,
+        _prod_monitors_notify_someone,
+        _prod_ingress_is_fenced_and_encrypted,
+        _prod_uses_its_own_registry_and_vault,
+        _runners_reach_the_api_server,
+    ),
+    "staging": (_runners_reach_the_api_server,),
 }

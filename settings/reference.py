@@ -25,11 +25,16 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
+from settings.bootstrap.config import SECRET_KEYS as BOOTSTRAP_SECRET_KEYS
+from settings.bootstrap.config import BootstrapSettings
+from settings.bootstrap.loader import NAMESPACE as BOOTSTRAP_NAMESPACE
 from settings.loader import NAMESPACE, SECRET_KEYS
 from settings.platform import ENVIRONMENT_RULES, PlatformSettings
 from settings.types import Rule
 
 PAGE = Path(__file__).resolve().parent.parent / "docs" / "reference" / "configuration.md"
+BOOTSTRAP_PAGE = PAGE.parent / "bootstrap.md"
+NAMESPACES = (NAMESPACE, BOOTSTRAP_NAMESPACE)
 
 HEADER = """\
 # Configuration reference
@@ -128,6 +133,8 @@ def default_text(field: FieldInfo) -> str:
             return "its fields' defaults"
         if isinstance(value, list) and value and isinstance(value[0], BaseModel):
             value = [item.model_dump(by_alias=True, exclude_defaults=True) for item in value]
+        if isinstance(value, dict) and value and all(isinstance(item, BaseModel) for item in value.values()):
+            value = {key: item.model_dump(by_alias=True, exclude_defaults=True) for key, item in value.items()}
     elif field.default is PydanticUndefined:
         return "required"
     else:
@@ -176,7 +183,7 @@ def inspect_doc(func: Any) -> str:
 
 
 def model_section(key: str, model: type[BaseModel]) -> list[str]:
-    title = f"{key}:<key>" if key == NAMESPACE else key
+    title = f"{key}:<key>" if key in NAMESPACES else key
     lines = [f"### `{title}`", "", _cell(model.__doc__ or ""), ""]
     lines += ["| key | type | default | description | validation |", "|---|---|---|---|---|"]
     for name, field in model.model_fields.items():
@@ -202,28 +209,28 @@ def sections(prefix: str, model: type[BaseModel], seen: set[str]) -> Iterator[li
     yield model_section(prefix, model)
     for name, field in model.model_fields.items():
         for suffix, nested in _nested_models(field.annotation):
-            separator = ":" if prefix == NAMESPACE else "."
+            separator = ":" if prefix in NAMESPACES else "."
             yield from sections(f"{prefix}{separator}{_key(name, field)}{suffix}", nested, seen)
 
 
-def all_models() -> dict[str, type[BaseModel]]:
-    """Every model reachable from PlatformSettings, by its key path."""
+def all_models(root: type[BaseModel] = PlatformSettings, namespace: str = NAMESPACE) -> dict[str, type[BaseModel]]:
+    """Every model reachable from `root` (PlatformSettings), by its key path."""
     found: dict[str, type[BaseModel]] = {}
 
     def walk(prefix: str, model: type[BaseModel]) -> None:
         found[prefix] = model
         for name, field in model.model_fields.items():
             for suffix, nested in _nested_models(field.annotation):
-                separator = ":" if prefix == NAMESPACE else "."
+                separator = ":" if prefix in NAMESPACES else "."
                 walk(f"{prefix}{separator}{_key(name, field)}{suffix}", nested)
 
-    walk(NAMESPACE, PlatformSettings)
+    walk(namespace, root)
     return found
 
 
-def domain_types() -> list[Rule]:
+def domain_types(root: type[BaseModel] = PlatformSettings, namespace: str = NAMESPACE) -> list[Rule]:
     rules: dict[str, Rule] = {}
-    for model in all_models().values():
+    for model in all_models(root, namespace).values():
         for field in model.model_fields.values():
             annotation = field.annotation
             if field.metadata:
@@ -255,20 +262,48 @@ def render() -> str:
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
+BOOTSTRAP_HEADER = """\
+# Bootstrap configuration reference
+
+<!-- Generated from the typed model by `make docs` (python -m settings.reference).
+     Do not edit by hand: tests/test_reference.py fails when this page is out of date. -->
+
+Every key of the bootstrap stack (bootstrap/Pulumi.<stack>.yaml), under the `bootstrap:`
+namespace: what `make bootstrap` makes once per subscription before the platform stacks'
+first deploy (docs/first-deploy.md). Everything is validated before any resource is
+registered; an unknown key is an error. Tables read as in the platform's reference
+(configuration.md).
+"""
+
+
+def render_bootstrap() -> str:
+    lines = [BOOTSTRAP_HEADER, "## Keys", ""]
+    for section in sections(BOOTSTRAP_NAMESPACE, BootstrapSettings, set()):
+        lines += section
+    lines += ["## Secret keys", "", "Set with `pulumi config set --secret` (cd bootstrap).", ""]
+    lines += ["| key | what it is |", "|---|---|"]
+    lines += [f"| `{BOOTSTRAP_NAMESPACE}:{key}` | {_cell(text)} |" for key, text in BOOTSTRAP_SECRET_KEYS.items()]
+    lines += ["", "## Domain types", ""]
+    for rule in domain_types(BootstrapSettings, BOOTSTRAP_NAMESPACE):
+        lines += [f"### {rule.name}", "", _cell(rule.text[0].upper() + rule.text[1:]) + ".", ""]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m settings.reference", description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if the committed page is out of date")
     args = parser.parse_args(argv)
-    page = render()
+    generated = {PAGE: render(), BOOTSTRAP_PAGE: render_bootstrap()}
     if args.check:
-        if not PAGE.exists() or PAGE.read_text() != page:
-            print(f"{PAGE.relative_to(Path.cwd()) if PAGE.is_relative_to(Path.cwd()) else PAGE} is out of date: "
+        stale = [path for path, page in generated.items() if not path.exists() or path.read_text() != page]
+        for path in stale:
+            print(f"{path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path} is out of date: "
                   "run `make docs`", file=sys.stderr)  # fmt: skip
-            return 1
-        return 0
-    PAGE.parent.mkdir(parents=True, exist_ok=True)
-    PAGE.write_text(page)
-    print(f"wrote {PAGE}")
+        return 1 if stale else 0
+    for path, page in generated.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(page)
+        print(f"wrote {path}")
     return 0
 
 

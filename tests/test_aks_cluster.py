@@ -19,7 +19,8 @@ from harness import (
     patched_stack_file,
 )
 from offline.azure_types import check_inputs
-from offline.engine import APP_ROUTING_OBJECT_ID, KUBELET_OBJECT_ID
+from offline.engine import APP_ROUTING_OBJECT_ID, KUBELET_OBJECT_ID, SUBSCRIPTION_ID, principal_id_of
+from settings.azure.names import unique_string
 
 CLUSTER = "azure-native:containerservice:ManagedCluster"
 AGENT_POOL = "azure-native:containerservice:AgentPool"
@@ -123,9 +124,9 @@ def test_identity_rbac_and_api_server_access(prod: Evaluation) -> None:
         "adminGroupObjectIDs": ["6f1c2a4e-8d3b-4c5a-9e7f-0a1b2c3d4e5f"],
         "tenantID": TENANT_ID,
     }
-    assert cluster["apiServerAccessProfile"]["authorizedIPRanges"] == ["203.0.113.0/24", "198.51.100.16/28"]
+    assert cluster["apiServerAccessProfile"]["authorizedIPRanges"] == ["203.0.113.0/24", "198.51.100.20/32"]
     subnet_role = role(prod, "4d97b98b-1d4f-4787-a291-c67834d212e7")
-    assert subnet_role.inputs["principalId"] == "11111111-2222-3333-4444-555555555555"
+    assert subnet_role.inputs["principalId"] == principal_id_of("identity")
     assert identity.name == "identity"
     # AKS must not start before its identity may join the subnet.
     assert subnet_role.urn in prod.one(CLUSTER).dependencies
@@ -255,7 +256,8 @@ def test_the_stacks_vault_is_rbac_authorized_purge_protected_and_readable_by_the
 def test_the_stacks_registry_is_private_and_the_kubelets_may_pull(prod: Evaluation) -> None:
     registry = prod.one(REGISTRY)
     assert registry.inputs["sku"] == {"name": "Premium"}
-    assert registry.inputs["registryName"] == "acrplatformprod"
+    # acrplatform<stack> + uniqueString(subscription, 'platform', stack) (settings/azure/names.py)
+    assert registry.inputs["registryName"] == "acrplatformprod" + unique_string(SUBSCRIPTION_ID, "platform", "prod")
     assert registry.inputs["adminUserEnabled"] is False
     assert registry.inputs["anonymousPullEnabled"] is False
     pull = role(prod, ACR_PULL)

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("components", "settings", "devenv", "offline", "policy")
-ROOMS = ("azure", "datadog", "service", "local")
+PACKAGES = ("components", "settings", "devenv", "offline", "policy", "bootstrap")
+ROOMS = ("azure", "datadog", "service", "local", "bootstrap")
 
 
 def module_name(path: Path) -> str:
@@ -22,6 +22,8 @@ def module_name(path: Path) -> str:
 
 def first_party_modules() -> dict[str, Path]:
     found = {module_name(p): p for package in PACKAGES for p in (ROOT / package).rglob("*.py")}
+    # bootstrap/ is a Pulumi project, not a package: its program is a module of its own.
+    found["bootstrap"] = found.pop("bootstrap.__main__")
     found["__main__"] = ROOT / "__main__.py"
     return found
 
@@ -132,8 +134,16 @@ def test_each_layer_has_the_same_rooms(package: str) -> None:
 def test_components_rooms_point_one_way(graph: dict[str, set[str]]) -> None:
     """The arrows docs/architecture.md draws: every room may use the shared Kubernetes
     pieces; the service room uses Datadog's (its agent's address, the monitor shape);
-    nothing points back at the service room or between the cluster rooms."""
+    nothing points back at the service room or between the cluster rooms; the bootstrap
+    room stands alone (it runs before any platform stack exists)."""
     arrows = room_graph(graph, "components")
     assert not arrows.get("kubernetes")
     assert "service" not in set().union(*[targets for room, targets in arrows.items() if room != "service"])
     assert not {"azure", "local"} & set().union(*arrows.values())
+    assert not arrows.get("bootstrap") and "bootstrap" not in set().union(*arrows.values())
+
+
+def test_the_two_programs_import_only_their_own_rooms(graph: dict[str, set[str]]) -> None:
+    """The platform program never reaches into the bootstrap's components, nor the bootstrap into the platform's."""
+    assert not {m for m in graph["__main__"] if m.startswith(("components.bootstrap", "settings.bootstrap"))}
+    assert {m.split(".")[1] for m in graph["bootstrap"] if m.startswith("components.")} == {"bootstrap"}

@@ -16,7 +16,12 @@ from harness import (
     project_config,
     stack_file_config,
 )
+from offline.engine import SUBSCRIPTION_ID
+from settings.azure.names import registry_name, vault_name
 from settings.loader import ConfigError, deep_merge, effective_config, read_project_base
+
+STAGING_REGISTRY = registry_name(SUBSCRIPTION_ID, "staging")
+STAGING_VAULT = vault_name(SUBSCRIPTION_ID, "staging")
 
 
 def test_stack_files_hold_only_differences_from_the_base() -> None:
@@ -227,12 +232,44 @@ BAD_CONFIGS: list[tuple[str, str, dict, dict, dict | None, list[str]]] = [
     # registry
     ("image-from-a-foreign-registry", "staging", _service_patch(image="someoneelse.azurecr.io/admin-app:1.8.2"), {}, None,
      ["platform:services.admin.web.app.image", "someoneelse.azurecr.io is not the attached registry",
-      "acrplatformstaging.azurecr.io"]),
+      f"{STAGING_REGISTRY}.azurecr.io"]),
     ("acr-image-without-a-registry", "prod", {"platform:aks": {"registry": None}, "platform:services": {"admin": {
         "jobs": [{"name": "daily-report", "image": "acrplatformprod.azurecr.io/report:1.0.0"}]}}}, {}, None,
      ["platform:services.admin.jobs[1].image", "needs `aks.registry`"]),
     ("registry-id-malformed", "staging", {"platform:aks": {"registry": {"resourceId": "acrshared"}}}, {}, None,
      ["platform:aks.registry.resourceId", "should match pattern"]),
+    # names (issue 19): Azure's rule for each type, before anything is registered
+    ("vault-name-double-and-trailing-hyphen", "staging", {"platform:aks": {"keyVault": {"name": "kv--platform-stg-"}}},
+     {}, None, ["platform:aks.keyVault.name", "'kv--platform-stg-' is not a valid Key Vault name",
+                "ends with '-'", "consecutive hyphens"]),
+    ("vault-name-too-long", "staging", {"platform:aks": {"keyVault": {"name": "kv-platform-staging-certs"}}}, {}, None,
+     ["platform:aks.keyVault.name", "is 25 characters; a Key Vault name has 3-24"]),
+    ("vault-name-starts-with-a-digit", "staging", {"platform:aks": {"keyVault": {"name": "1kv-platform"}}}, {}, None,
+     ["platform:aks.keyVault.name", "starts with '1'; a Key Vault name starts with a letter"]),
+    ("registry-name-with-underscore", "staging", {"platform:aks": {"registry": {"name": "acr_platform_2"}}}, {}, None,
+     ["platform:aks.registry.name", "has '_'; a container registry name allows only letters and digits"]),
+    ("registry-name-too-short", "staging", {"platform:aks": {"registry": {"name": "acr"}}}, {}, None,
+     ["platform:aks.registry.name", "is 3 characters; a container registry name has 5-50"]),
+    ("resource-group-ends-with-a-period", "staging", {"platform:aks": {"resourceGroupName": "rg-platform."}}, {}, None,
+     ["platform:aks.resourceGroupName", "ends with '.'"]),
+    ("cluster-name-with-a-period", "staging", {"platform:aks": {"clusterName": "aks.platform"}}, {}, None,
+     ["platform:aks.clusterName", "has '.'; an AKS cluster name allows only letters, digits, '_' and '-'"]),
+    ("prod-registry-names-staging", "prod", {"platform:aks": {"registry": {"name": "acrplatformstaging"}}}, {}, None,
+     ["stack 'prod'", "platform:aks.registry", "'acrplatformstaging' names 'staging'", "prod uses its own"]),
+    ("prod-vault-is-stagings", "prod", {"platform:aks": {"keyVault": {
+        "resourceId": f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/rg-platform-staging/providers/"
+                      f"Microsoft.KeyVault/vaults/{STAGING_VAULT}"}}}, {}, None,
+     ["stack 'prod'", "platform:aks.keyVault", f"{STAGING_VAULT!r} is stack 'staging''s too"]),
+    ("subscription-not-the-signed-in-one", "staging", {"platform:aks": {
+        "subscriptionId": "99999999-1111-2222-3333-444444444444"}}, {}, None,
+     ["platform:aks.subscriptionId", "is 99999999-1111-2222-3333-444444444444",
+      f"Azure is signed in to subscription {SUBSCRIPTION_ID}", "az account set"]),
+    # runners (issue 19): prod and staging admit the bootstrap stack's runners
+    ("runner-egress-ip-missing", "staging", {"platform:aks": {"runnerEgressIp": None}}, {}, None,
+     ["stack 'staging'", "platform:aks.runnerEgressIp", "is not set", "bootstrap stack's output runnerEgressIp"]),
+    ("ranges-leave-out-the-runners", "prod", {"platform:aks": {"apiServerAuthorizedIpRanges": ["203.0.113.0/24"]}},
+     {}, None, ["stack 'prod'", "platform:aks.apiServerAuthorizedIpRanges",
+                "leaves out the runners' egress 198.51.100.20", "add '198.51.100.20/32'"]),
     # network
     ("cilium-policy-on-azure-dataplane", "staging", {"platform:aks": {"network": {"networkDataplane": "azure"}}}, {},
      None, ["platform:aks.network", "networkPolicy 'cilium' does not work with networkDataplane 'azure'"]),

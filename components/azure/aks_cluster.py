@@ -40,9 +40,10 @@ class AksClusterArgs:
 
 
 class AksCluster(pulumi.ComponentResource):
-    """Resource group, VNet and subnet, user-assigned identity, the
-    ManagedCluster with its inline system pool, the user pools, both
-    maintenance windows, and the registry and certificate vault if configured."""
+    """In the resource group the bootstrap stack made (read, not created): VNet and
+    subnet, user-assigned identity, the ManagedCluster with its inline system pool,
+    the user pools, both maintenance windows, and the registry and certificate vault
+    if configured."""
 
     provider: k8s.Provider
     cluster_name: pulumi.Output[str]
@@ -95,21 +96,24 @@ class AksCluster(pulumi.ComponentResource):
         return pulumi.ResourceOptions(parent=self, protect=self._protect, **extra)  # type: ignore[arg-type]
 
     def _build_resource_group(self) -> resources.ResourceGroup:
+        # The bootstrap stack creates the group and grants the deploy identity its roles there
+        # (bootstrap/, components/bootstrap/resource_groups.py), so this program only reads it.
+        # A stack that created the group itself relinquishes it here without deleting it: the
+        # read has the same URN and the same ID, which the engine treats as a release from
+        # management, not a replace (pulumi pkg v3.274.1 resource/deploy/step_generator.go
+        # GenerateReadSteps, "relinquish").
+        # The ID must equal the stored one exactly, or the engine replaces (deletes) the old group:
+        # ARM writes the subscription GUID in lower case.
         s = self._args.settings
-        return resources.ResourceGroup(
-            "rg",
-            resource_group_name=s.resource_group_name or f"rg-platform-{self._args.stack}",
-            location=s.location,
-            tags=self._tags(),
-            opts=self._child(),
-        )
+        group_id = f"/subscriptions/{s.subscription_id.lower()}/resourceGroups/{s.group_name(self._args.stack)}"
+        return resources.ResourceGroup.get("rg", group_id, opts=pulumi.ResourceOptions(parent=self))
 
     def _build_network(self, group: resources.ResourceGroup) -> network.Subnet:
         net = self._args.settings.network
         vnet = network.VirtualNetwork(
             "vnet",
             resource_group_name=group.name,
-            location=group.location,
+            location=self._args.settings.location,
             virtual_network_name=f"vnet-{self._cluster_name}",
             address_space={"address_prefixes": [net.vnet_cidr]},
             tags=self._tags(),
@@ -133,7 +137,7 @@ class AksCluster(pulumi.ComponentResource):
         identity = managedidentity.UserAssignedIdentity(
             "identity",
             resource_group_name=group.name,
-            location=group.location,
+            location=self._args.settings.location,
             resource_name_=f"id-{self._cluster_name}",
             tags=self._tags(),
             opts=self._child(),
@@ -188,7 +192,7 @@ class AksCluster(pulumi.ComponentResource):
         return containerservice.ManagedCluster(
             "cluster",
             resource_group_name=group.name,
-            location=group.location,
+            location=self._args.settings.location,
             resource_name_=self._cluster_name,
             dns_prefix=self._cluster_name,
             kubernetes_version=s.kubernetes_version,
@@ -298,10 +302,10 @@ class AksCluster(pulumi.ComponentResource):
             "acr",
             ContainerRegistryArgs(
                 settings=a.settings.registry,
-                stack=a.stack,
+                name=a.settings.registry_name(a.stack) or "",
                 cluster_name=self._cluster_name,
                 resource_group_name=group.name,
-                location=group.location,
+                location=self._args.settings.location,
                 # SDK 3.29.0 managed_cluster.py: "The only accepted key is 'kubeletidentity'".
                 kubelet_object_id=cluster.identity_profile.apply(lambda ids: ids["kubeletidentity"].object_id),
                 subscription_id=self._client.subscription_id,
@@ -321,10 +325,10 @@ class AksCluster(pulumi.ComponentResource):
             "kv",
             CertificateVaultArgs(
                 settings=a.settings.key_vault,
-                stack=a.stack,
+                name=a.settings.vault_name(a.stack) or "",
                 cluster_name=self._cluster_name,
                 resource_group_name=group.name,
-                location=group.location,
+                location=self._args.settings.location,
                 tenant_id=a.settings.tenant_id or self._client.tenant_id,
                 subscription_id=self._client.subscription_id,
                 # SDK 3.29.0 outputs.py ManagedClusterIngressProfileWebAppRoutingResponse.identity.

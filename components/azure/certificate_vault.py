@@ -22,7 +22,8 @@ CERTIFICATE_USER_ROLE = "db79e9a7-68ee-4b58-9aeb-b90e7c24fcba"
 @dataclass(frozen=True)
 class CertificateVaultArgs:
     settings: KeyVaultSettings
-    stack: str
+    name: str
+    """The vault's name: attached, explicit or derived (settings/azure/key_vault.py)."""
     cluster_name: str
     resource_group_name: pulumi.Input[str]
     location: pulumi.Input[str]
@@ -46,7 +47,7 @@ class CertificateVault(pulumi.ComponentResource):
             "platform:azure:CertificateVault", name, None, moved_from("platform:cluster:CertificateVault", opts)
         )
         self._args = args
-        vault_name = args.settings.vault_name(args.stack)
+        vault_name = args.name
         if args.settings.resource_id is not None:
             self.vault_id = pulumi.Output.from_input(args.settings.resource_id)
             # The data-plane URI of a vault in Azure's public cloud.

@@ -21,7 +21,8 @@ ACR_PULL_ROLE = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
 @dataclass(frozen=True)
 class ContainerRegistryArgs:
     settings: ContainerRegistrySettings
-    stack: str
+    name: str
+    """The registry's name: attached, explicit or derived (settings/azure/registry.py)."""
     cluster_name: str
     resource_group_name: pulumi.Input[str]
     location: pulumi.Input[str]
@@ -49,7 +50,7 @@ class ContainerRegistry(pulumi.ComponentResource):
         else:
             self.registry_id = self._build_registry(name).id
         self._build_pull_role(name)
-        self.login_server = pulumi.Output.from_input(args.settings.login_server(args.stack))
+        self.login_server = pulumi.Output.from_input(f"{args.name.lower()}.azurecr.io")
         self.register_outputs({"registryId": self.registry_id, "loginServer": self.login_server})
 
     def _child(self) -> pulumi.ResourceOptions:
@@ -61,7 +62,7 @@ class ContainerRegistry(pulumi.ComponentResource):
         # anonymous_pull_enabled ("registry-wide pull from unauthenticated clients").
         return containerregistry.Registry(
             name,
-            registry_name=a.settings.registry_name(a.stack),
+            registry_name=a.name,
             resource_group_name=a.resource_group_name,
             location=a.location,
             sku={"name": a.settings.sku},

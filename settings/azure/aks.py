@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from settings.azure.key_vault import KeyVaultSettings
+from settings.azure.names import ClusterName, ResourceGroupName
 from settings.azure.registry import ContainerRegistrySettings
 from settings.base import Model
 from settings.types import Cidr, ClockTime, IpAddress, MinorVersion, ObjectId
@@ -153,9 +154,22 @@ class AksNetwork(Model):
 class AksSettings(Model):
     """The managed cluster of the `prod` and `staging` stacks."""
 
+    subscription_id: ObjectId = Field(
+        description=(
+            "The Azure subscription this stack deploys into (the bootstrap stack's output `subscriptionId`; "
+            "`az account show --query id -o tsv`). Derived names hash it, so they are known before anything is "
+            "registered; a run signed in to another subscription is refused."
+        )
+    )
     location: str = Field("japaneast", pattern=r"^[a-z0-9]+$", description="Azure region, e.g. 'japaneast'.")
-    resource_group_name: str | None = Field(None, description="Defaults to 'rg-platform-<stack>'.")
-    cluster_name: str | None = Field(None, description="Defaults to 'aks-platform-<stack>'.")
+    resource_group_name: ResourceGroupName | None = Field(
+        None,
+        description=(
+            "Defaults to 'rg-platform-<stack>'. The bootstrap stack creates it and grants the deploy identity "
+            "its roles there; the program deploys into it and does not create it."
+        ),
+    )
+    cluster_name: ClusterName | None = Field(None, description="Defaults to 'aks-platform-<stack>'.")
     kubernetes_version: MinorVersion | None = Field(
         "1.34",
         description=(
@@ -205,6 +219,13 @@ class AksSettings(Model):
     api_server_authorized_ip_ranges: list[Cidr] = Field(
         min_length=1, description="Only these ranges reach the API server (no default: an open API server is a choice)."
     )
+    runner_egress_ip: IpAddress | None = Field(
+        None,
+        description=(
+            "The self-hosted runners' static egress address: the bootstrap stack's output `runnerEgressIp` "
+            "(`make adopt-bootstrap` writes it). prod and staging must admit it in apiServerAuthorizedIpRanges."
+        ),
+    )
     admin_group_object_ids: list[ObjectId] = Field(
         min_length=1, description="Entra ID groups that get cluster-admin through Azure RBAC."
     )
@@ -219,6 +240,18 @@ class AksSettings(Model):
     protect: bool = Field(False, description="Refuse to delete the cluster and resource group.")
 
     _unique_pool_names = field_validator("user_pools")(unique_pool_names)
+
+    def group_name(self, stack: str) -> str:
+        """The resource group the stack deploys into."""
+        return self.resource_group_name or f"rg-platform-{stack}"
+
+    def registry_name(self, stack: str) -> str | None:
+        """The attached or created registry's name; None without `registry`."""
+        return self.registry.registry_name(stack, self.subscription_id) if self.registry else None
+
+    def vault_name(self, stack: str) -> str | None:
+        """The attached or created certificate vault's name; None without `keyVault`."""
+        return self.key_vault.vault_name(stack, self.subscription_id) if self.key_vault else None
 
     @model_validator(mode="after")
     def _version_matches_channel(self) -> AksSettings:

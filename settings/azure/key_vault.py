@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from settings.azure import names
+from settings.azure.names import KeyVaultName
 from settings.base import Model
 
 
@@ -16,13 +18,18 @@ class KeyVaultSettings(Model):
         pattern=r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.KeyVault/vaults/[a-zA-Z0-9-]{3,24}$",
         description="Use this existing vault instead of creating one.",
     )
-    name: str | None = Field(
+    name: KeyVaultName | None = Field(
         None,
-        pattern=r"^[a-zA-Z][a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$",
-        description="Name of a created vault; default 'kv-platform-<stack>'.",
+        description=(
+            "Name of a created vault. Default: 'kv-<stack, 7 characters>-' and a 13-character suffix, "
+            "uniqueString(aks.subscriptionId, 'platform', stack), stable for the stack. A stack whose vault was "
+            "created under the old default 'kv-platform-<stack>' sets that name here to keep it (a new name "
+            "replaces the vault and its certificates)."
+        ),
     )
 
-    def vault_name(self, stack: str) -> str:
+    def vault_name(self, stack: str, subscription_id: str) -> str:
+        """The attached vault's name, the explicit one, or the derived default."""
         if self.resource_id is not None:
             return self.resource_id.rsplit("/", 1)[1]
-        return self.name or f"kv-platform-{stack}"[:24]
+        return self.name or names.vault_name(subscription_id, stack)
