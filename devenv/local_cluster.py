@@ -372,8 +372,10 @@ def _node(name: str, zone: str, tainted: bool) -> dict:
         },
         "spec": {"taints": [SYSTEM_TAINT] if tainted else []},
         "status": {
-            "allocatable": {"cpu": "16", "memory": "64Gi", "pods": "110"},
-            "capacity": {"cpu": "16", "memory": "64Gi", "pods": "110"},
+            # Every container requests ephemeral storage (components/kubernetes/storage.py): a node
+            # without it in allocatable schedules nothing ("Insufficient ephemeral-storage").
+            "allocatable": {"cpu": "16", "memory": "64Gi", "pods": "110", "ephemeral-storage": "100Gi"},
+            "capacity": {"cpu": "16", "memory": "64Gi", "pods": "110", "ephemeral-storage": "100Gi"},
         },
     }
     return node
