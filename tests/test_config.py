@@ -128,6 +128,39 @@ BAD_CONFIGS: list[tuple[str, str, dict, dict, dict | None, list[str]]] = [
      ["platform:services.admin.web.app.image", "has no tag"]),
     ("image-latest", "staging", _service_patch(image="ghcr.io/example-org/admin-app:latest"), {}, None,
      ["platform:services.admin.web.app.image", "'latest'"]),
+    # issue 23: what Kubernetes or a registry refuses mid-update must be refused here, naming the key.
+    # The OCI reference grammar (settings/types.py): lower-case path, no space, ASCII tag.
+    ("image-with-upper-case", "staging", _service_patch(image="ghcr.io/Example-Org/admin-app:1.8.2"), {}, None,
+     ["platform:services.admin.web.app.image", "is not an image reference", "lower-case paths only"]),
+    ("image-with-a-space", "staging", _service_patch(image="ghcr.io/Example-Org/Admin App:1.8.2"), {}, None,
+     ["platform:services.admin.web.app.image", "'ghcr.io/Example-Org/Admin App:1.8.2' is not an image reference"]),
+    ("image-tag-with-a-full-width-digit", "dev", _service_patch(image="ghcr.io/example-org/admin-app:1.8.\uff12"), {}, None,
+     ["stack 'dev'", "platform:services.admin.web.app.image", "is not an image reference", "ASCII"]),
+    ("image-with-a-trailing-newline", "staging", _service_patch(image="ghcr.io/example-org/admin-app:1.8.2\n"), {}, None,
+     ["platform:services.admin.web.app.image", "is not an image reference"]),
+    ("image-tag-not-a-label-value", "staging", _service_patch(image="ghcr.io/example-org/admin-app:1.8.2-"), {}, None,
+     ["platform:services.admin.web.app.image", "a tag pods cannot carry as their version label"]),
+    ("image-digest-malformed", "staging", _service_patch(image="ghcr.io/example-org/admin-app@sha256:abc"), {}, None,
+     ["platform:services.admin.web.app.image", "malformed digest"]),
+    # A CronJob name of 53 characters: the API server refuses it (52 at most), after the namespace exists.
+    ("job-name-longer-than-a-cronjob-name", "dev", {"platform:services": {"admin": {"jobs": [
+        {"name": "n" * 53, "schedule": "0 3 * * *", "command": ["x"]}]}}}, {}, None,
+     ["stack 'dev'", f"platform:services.admin.jobs[name={'n' * 53}].name", "is 53 characters",
+      "a CronJob name may have at most 52"]),
+    ("job-name-with-a-trailing-newline", "dev", {"platform:services": {"admin": {"jobs": [
+        {"name": "nightly-load\n", "schedule": "0 3 * * *", "command": ["x"]}]}}}, {}, None,
+     ["stack 'dev'", "platform:services.admin.jobs[name='nightly-load\\n'].name", "is not a DNS-1123 label"]),
+    ("service-name-with-a-trailing-newline", "staging", {"platform:services": {"admin\n": {"team": "x", "jobs": [
+        {"name": "a", "schedule": "0 3 * * *", "command": ["x"], "image": "ghcr.io/example-org/a:1.0.0"}]}}}, {}, None,
+     ["platform:services.'admin\\n' (as a name)", "is not a DNS-1123 label"]),
+    ("cron-with-a-full-width-digit", "staging", {"platform:services": {"admin": {"jobs": [
+        {"name": "daily-report", "schedule": "\uff10 3 * * *"}]}}}, {}, None,
+     ["platform:services.admin.jobs[name=daily-report].schedule", "has characters cron does not allow"]),
+    ("env-name-with-a-trailing-newline", "staging", {"platform:services": {"admin": {"secretEnv": ["DATABASE_URL\n"]}}},
+     {}, None, ["platform:services.admin.secretEnv[0]", "not a valid environment variable name"]),
+    ("probe-path-with-a-control-character", "staging", {"platform:services": {"admin": {"web": {"app": {"probes": {
+        "readinessPath": "/healthz\r\n"}}}}}}, {}, None,
+     ["platform:services.admin.web.app.probes.readinessPath", "is not an HTTP path"]),
     ("unknown-service-field", "staging", {"platform:services": {"admin": {"replicas": 3}}}, {}, None,
      ["platform:services.admin.replicas", "unknown key", "expected one of: egress, enabled, jobs, quota, secretEnv, team, web, worker"]),
     ("duplicate-job-name", "staging", {"platform:services": {"admin": {"jobs": [
@@ -559,3 +592,16 @@ def test_the_program_refuses_a_plain_leaf_of_the_stack_file_it_runs_on(tmp_path,
         "with `pulumi config set --secret --path 'serviceSecrets.admin.DATABASE_URL' --stack staging`"
     ) in str(raised)
     assert "plain-db-3" not in str(raised) and monitor.registrations == []
+
+
+def test_a_cronjob_is_named_exactly_as_its_job_so_52_characters_is_its_limit() -> None:
+    """CronJobName's limit (52) holds because the component adds no prefix: if it ever
+    prefixed the service, the limit would have to count the prefix too."""
+    from settings.types import CRON_JOB_NAME_MAX_LENGTH
+
+    name = "n" * CRON_JOB_NAME_MAX_LENGTH
+    stack_file = patched_stack_file("dev", {"platform:services": {"admin": {"jobs": [
+        {"name": name, "schedule": "0 3 * * *", "command": ["x"]}]}}})  # fmt: skip
+    ev = evaluate("dev", stack_file=stack_file)
+    names = {r.inputs["metadata"]["name"] for r in ev.of_type("kubernetes:batch/v1:CronJob")}
+    assert name in names and max(map(len, names)) <= CRON_JOB_NAME_MAX_LENGTH
