@@ -81,6 +81,12 @@ class Deployment:
             [sys.executable, "-m", "devenv.dev", *args], cwd=ROOT, env=self.run_env, capture_output=True, text=True
         )
 
+    def component_pid(self, name: str) -> int:
+        """The pid of a local-cluster component, from its pid file: a record (devenv/local_cluster.py
+        PidRecord), or a bare pid as written before records."""
+        text = (Path(self.run_env["LOCAL_CLUSTER_DIR"]) / "pids" / f"{name}.pid").read_text().strip()
+        return int(text) if text.isdigit() else int(json.loads(text)["pid"])
+
     def cluster(self, command: str) -> str:
         return subprocess.run(
             [sys.executable, "-m", "devenv.local_cluster", command],
@@ -551,7 +557,7 @@ def test_a_killed_pulumi_loses_only_its_own_run_and_the_next_make_dev_adopts_wha
 def test_a_stopped_api_server_gives_a_clear_error_in_seconds_and_cluster_up_resumes_it(dev: Deployment) -> None:
     import signal
 
-    pid = int((Path(dev.run_env["LOCAL_CLUSTER_DIR"]) / "pids" / "kube-apiserver.pid").read_text())
+    pid = dev.component_pid("kube-apiserver")
     os.kill(pid, signal.SIGSTOP)
     try:
         started = time.monotonic()
@@ -574,8 +580,7 @@ def test_an_api_server_outage_of_more_than_a_minute_heals_with_cluster_up_and_ma
     result = dev.make_dev("up")  # the starting point: everything deployed and available
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     core, apps, _ = dev.api()
-    pids = Path(dev.run_env["LOCAL_CLUSTER_DIR"]) / "pids"
-    apiserver, kwok = (int((pids / f"{name}.pid").read_text()) for name in ("kube-apiserver", "kwok"))
+    apiserver, kwok = (dev.component_pid(name) for name in ("kube-apiserver", "kwok"))
     os.kill(kwok, signal.SIGSTOP)  # the nodes stop reporting ...
     os.kill(apiserver, signal.SIGSTOP)  # ... and nothing answers
     try:
@@ -620,8 +625,7 @@ def test_after_an_outage_of_more_than_a_minute_make_dev_alone_converges(dev: Dep
     kwok reports again is a race; `make dev` converges either way, in bounded time."""
     import signal
 
-    pids = Path(dev.run_env["LOCAL_CLUSTER_DIR"]) / "pids"
-    stopped = [int((pids / f"{name}.pid").read_text()) for name in ("kwok", "kube-apiserver")]
+    stopped = [dev.component_pid(name) for name in ("kwok", "kube-apiserver")]
     for pid in stopped:
         os.kill(pid, signal.SIGSTOP)
     time.sleep(OUTAGE_SECONDS)
