@@ -1,6 +1,7 @@
 """Issue 23: the faults a person's machine brings to the dev loop, each refused or
-recovered from with one line. Real processes and signals, with a small stand-in for
-the pulumi CLI; no cluster."""
+recovered from with one line: a stale pid file, a second Ctrl-C that hangs, a runner
+killed with SIGKILL. Real processes and signals, with a small stand-in for the pulumi
+CLI; no cluster."""
 
 from __future__ import annotations
 
@@ -10,13 +11,14 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from devenv import local_cluster, procs
+from devenv import local_cluster, procs, runner
 
 ROOT = Path(__file__).resolve().parent.parent
 ENCRYPTED = {"secure": "v1:c2FsdA==:ZW5jcnlwdGVk"}  # what `pulumi config set --secret` writes
@@ -140,7 +142,8 @@ def test_a_pid_file_whose_pid_another_process_now_has_is_not_trusted(
             assert local_cluster._start(paths, "etcd", [], command=command) is False  # ours, now trusted
             assert unrelated.poll() is None  # never signalled
             local_cluster._stop(paths, "etcd")
-            assert _gone(started) and unrelated.poll() is None
+            _wait_until(lambda: _gone(started), "etcd to stop", timeout=5)
+            assert unrelated.poll() is None
 
 
 def test_cluster_status_prints_no_traceback_with_a_stale_pid_file_or_a_silent_api_server(
@@ -167,6 +170,97 @@ def test_cluster_status_prints_no_traceback_with_a_stale_pid_file_or_a_silent_ap
     assert local_cluster.status(paths) == 1
     out = capsys.readouterr().out
     assert "nodes: the API server does not answer (TimeoutError: timed out): `make cluster-up`" in out
+
+
+# ------------------------------------------------------------ 5, 6: signals
+
+
+def test_a_second_ctrl_c_ends_the_run_within_seconds_even_when_pulumi_does_not_stop(
+    fake_pulumi: Path, tmp_path: Path
+) -> None:
+    """Item 5. One second Ctrl-C in five never returned: the runner waited on a pulumi
+    that stayed a zombie, holding the dev-stack lock for the next `make dev`. Now a pulumi
+    that has not ended ABORT_GRACE_SECONDS after the abort is ended, with its plugins."""
+    grace = 1.0
+    started = time.monotonic()
+    run = _start_runner(tmp_path, FAKE_IGNORE_SIGINT="1", ABORT_GRACE_SECONDS=str(grace))
+    with _cleanup(run.pid):
+        _wait_until(lambda: Path(f"{fake_pulumi}.plugin").exists(), "the fake pulumi's plugin")
+        pulumi, plugin = _fake_pulumi_pid(fake_pulumi), int(Path(f"{fake_pulumi}.plugin").read_text())
+        with _cleanup(pulumi, plugin):
+            for _ in range(2):
+                run.send_signal(signal.SIGINT)
+                time.sleep(0.3)
+            try:
+                out, _ = run.communicate(timeout=grace + 10)
+            except subprocess.TimeoutExpired:
+                raise AssertionError("the runner did not end after a second Ctrl-C") from None
+            elapsed = time.monotonic() - started
+            assert "Ctrl-C again: aborting" in out and "did not stop within" in out, out
+            assert "Traceback" not in out and "runner exit" in out, out
+            assert elapsed < grace + 8, elapsed
+            _wait_until(lambda: _gone(pulumi) and _gone(plugin), "pulumi and its plugin to be gone", timeout=5)
+
+
+def test_a_burst_of_interrupts_never_hangs_the_runner_or_prints_a_traceback(fake_pulumi: Path, tmp_path: Path) -> None:
+    """Item 5. Ctrl-C pressed again and again (or SIGTERM and SIGHUP among them): whatever
+    the runner is doing when each lands, it ends, reaps pulumi and says what it did."""
+    for attempt in range(3):
+        Path(f"{fake_pulumi}.plugin").unlink(missing_ok=True)
+        run = _start_runner(tmp_path)
+        with _cleanup(run.pid):
+            _wait_until(lambda: Path(f"{fake_pulumi}.plugin").exists(), "the fake pulumi's plugin")
+            plugin = int(Path(f"{fake_pulumi}.plugin").read_text())
+            with _cleanup(plugin):
+                for number in range(40):
+                    run.send_signal(
+                        (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)[number % 3] if attempt else signal.SIGINT
+                    )
+                    time.sleep(0.005)
+                out, _ = run.communicate(timeout=30)
+                assert "Traceback" not in out and "runner exit" in out, out
+                _wait_until(lambda plugin=plugin: _gone(plugin), "the plugin to be gone", timeout=5)
+
+
+def test_the_next_run_ends_what_a_runner_killed_with_sigkill_left_and_nothing_else(
+    fake_pulumi: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Item 6. A runner killed with SIGKILL (a terminal's whole process group) left
+    pulumi's plugins running indefinitely (≈330 MB), and the next `make dev` did not end
+    them. The run's record (its session and a marker in its processes' environment) lets
+    the next run prove they are that run's, and end them; anything else is left alone."""
+    records = tmp_path / "runs"
+    run = _start_runner(tmp_path, RUNS=str(records))
+    other = subprocess.Popen(["sleep", "60"], start_new_session=True)  # not the run's
+    with _cleanup(run.pid, other.pid):
+        _wait_until(lambda: Path(f"{fake_pulumi}.plugin").exists(), "the run")
+        pulumi, plugin = _fake_pulumi_pid(fake_pulumi), int(Path(f"{fake_pulumi}.plugin").read_text())
+        with _cleanup(pulumi, plugin):
+            _wait_until(lambda: list(records.glob("*.json")), "the run's record")
+            run.kill()
+            run.wait()
+            time.sleep(0.5)
+            assert not _gone(plugin) and not _gone(pulumi)  # what a SIGKILLed runner leaves
+            # A live run's record is its own business.
+            live = runner.RunRecord.of(other.pid, "another-run").write(records)
+            assert runner.end_leftovers(records) == 2
+            _wait_until(lambda: _gone(plugin) and _gone(pulumi), "the killed run's pulumi and plugin to be gone")
+            assert other.poll() is None and live.exists()
+            assert [p.name for p in records.glob("*.json")] == [live.name]
+            out = capsys.readouterr().out
+            assert "ending 2 process(es) left by a run whose runner was killed" in out
+            assert runner.end_leftovers(records) == 0  # nothing twice
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP])
+def test_a_stop_signal_is_named_as_itself_not_as_ctrl_c(
+    stop: signal.Signals, fake_pulumi: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Item 10. SIGTERM (make, an IDE, `timeout`) was reported as "Ctrl-C"."""
+    threading.Timer(0.5, lambda: os.kill(os.getpid(), stop)).start()
+    assert runner.Pulumi(tmp_path, dict(os.environ)).run("up") == 7
+    out = capsys.readouterr().out
+    assert f"{stop.name}: asking pulumi to cancel cleanly" in out and "Ctrl-C:" not in out
 
 
 # --------------------------------------------------------------- 10: small
