@@ -157,17 +157,19 @@ def write_kubeconfig(path: Path, token: str, ca: Path, context: str = CONTEXT) -
 
 @dataclass(frozen=True)
 class PidRecord:
-    """What a pid file says of the process the cluster started: its pid, its start time
-    and its command line. The pid alone is not enough: ~/.cache outlives a reboot, and the
-    kernel hands the pid to another process (devenv/procs.py)."""
+    """What a pid file says of the process the cluster started: its pid, its start time,
+    the boot it started in, and its command line (for people). The pid alone is not
+    enough: ~/.cache outlives a reboot, and the kernel hands the pid to another process;
+    a pid with its start time in one boot names one process (devenv/procs.py)."""
 
     pid: int
     start: str | None
     command: list[str]
+    boot: str | None = None
 
     @classmethod
     def of(cls, pid: int, command: list[str]) -> PidRecord:
-        return cls(pid, procs.start_time(pid), command)
+        return cls(pid, procs.start_time(pid), command, procs.boot_id())
 
     @classmethod
     def read(cls, path: Path) -> PidRecord | None:
@@ -181,24 +183,26 @@ class PidRecord:
             if text.isdigit():
                 return cls(int(text), None, [])
             data = json.loads(text)
-            return cls(int(data["pid"]), data.get("start"), [str(part) for part in data.get("command", [])])
+            command = [str(part) for part in data.get("command", [])]
+            return cls(int(data["pid"]), data.get("start"), command, data.get("boot"))
         except (ValueError, KeyError, TypeError):
             return None
 
     def write(self, path: Path) -> None:
-        path.write_text(json.dumps({"pid": self.pid, "start": self.start, "command": self.command}))
+        path.write_text(json.dumps({"pid": self.pid, "start": self.start, "boot": self.boot, "command": self.command}))
 
     def names_this_process(self, name: str) -> bool:
-        """The pid still belongs to the process the cluster started: the same start time
-        (when it was recorded) and the same program. A bare pid needs the program to be
-        `name` itself."""
+        """The pid still belongs to the process the cluster started: the same start time in
+        the same boot. The program is not compared: a component may exec another (the real
+        node's kubelet runs through `unshare` and `sh`). Without a start time (a bare pid),
+        the program must be `name` itself, or the one the record names."""
+        if self.boot is not None and procs.boot_id() not in (None, self.boot):
+            return False
+        if self.start is not None:
+            return procs.start_time(self.pid) == self.start
         running = procs.command_line(self.pid)
-        if not running:
-            return False
-        if self.start is not None and procs.start_time(self.pid) != self.start:
-            return False
-        program = self.command[0] if self.command else name
-        return Path(running[0]).name == Path(program).name
+        programs = {name} | ({Path(self.command[0]).name} if self.command else set())
+        return bool(running) and Path(running[0]).name in programs
 
 
 def _pid_file(paths: Paths, name: str) -> Path:

@@ -77,6 +77,15 @@ def start_time(pid: int) -> str | None:
     return found.stdout.strip() or None
 
 
+def boot_id() -> str | None:
+    """This boot's random id (Linux: /proc/sys/kernel/random/boot_id): a start time counts
+    from boot, so it names a process only together with the boot."""
+    try:
+        return (PROC / "sys" / "kernel" / "random" / "boot_id").read_text().strip() or None
+    except OSError:
+        return None
+
+
 def command_line(pid: int) -> list[str] | None:
     """The process's arguments (argv), None when it is gone or they cannot be read."""
     if PROC.is_dir():

@@ -242,6 +242,25 @@ def test_a_pid_file_whose_pid_another_process_now_has_is_not_trusted(
             assert unrelated.poll() is None
 
 
+def test_a_component_that_execs_another_program_is_still_known_by_its_pid_file(tmp_path: Path) -> None:
+    """The real node's kubelet starts as `unshare ... sh -c '... exec kubelet'`: its program
+    changes, its start time does not. A pid file names the process, not the program; and a
+    record from another boot (its start time counted from another boot) names nothing."""
+    paths = _cluster_paths(tmp_path)
+    command = ["sh", "-c", "exec sleep 60"]
+    assert local_cluster._start(paths, "kubelet", [], command=command) is True
+    pid = local_cluster._pid(paths, "kubelet")
+    assert pid is not None
+    with _cleanup(pid):
+        _wait_until(lambda: (procs.command_line(pid) or [""])[0] == "sleep", "the exec")
+        assert local_cluster._pid(paths, "kubelet") == pid
+        assert local_cluster._start(paths, "kubelet", [], command=command) is False  # not a second one
+        record = local_cluster.PidRecord.read(paths.pids / "kubelet.pid")
+        assert record is not None and record.boot == procs.boot_id()
+        local_cluster.PidRecord(pid, record.start, command, "another-boot").write(paths.pids / "kubelet.pid")
+        assert local_cluster._pid(paths, "kubelet") is None
+
+
 def test_cluster_status_prints_no_traceback_with_a_stale_pid_file_or_a_silent_api_server(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
