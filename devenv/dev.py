@@ -12,12 +12,15 @@ PULUMI_BACKEND_URL, so your own `pulumi login` is left alone), encrypted with
 a passphrase generated once per checkout in .local/passphrase (mode 0600).
 
 Pulumi runs in .local/dev-project: links to the code, plus its own copy of
-Pulumi.dev.yaml, refreshed from the repository on every run. Only the local
-passphrase salt and the dev secrets (generated for every `secretEnv` of every
-service) are kept there, so nothing this job does changes a file you commit.
+Pulumi.dev.yaml (or DEV_STACK_FILE), rebuilt on every run. Only the local
+passphrase salt and the encrypted dev secrets (generated for every `secretEnv`
+of every service, or set with `pulumi config set --secret`) are kept from one
+copy to the next: nothing this job does changes a file you commit, and no
+mistake in a copy outlives the run that made it.
 
-Every update refreshes first and, in dev only, takes field ownership back from
-other managers, so `make dev` repairs drift instead of reporting "unchanged"."""
+Every update and every preview refreshes first and, in dev only, an update takes
+field ownership back from other managers, so `make dev` repairs drift instead of
+reporting "unchanged", and `make preview` shows that drift."""
 
 from __future__ import annotations
 
@@ -28,19 +31,31 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import yaml
 
 from devenv import tools
+from devenv.kube import failure_reason
 from devenv.locking import LockTimeout, exclusive
 from devenv.paths import LOCAL, LOCAL_CONTEXT, ROOT, dev_stack_file, local_kubeconfig, tools_bin
-from devenv.runner import LOCK_WAIT_SECONDS, Pulumi, RunFailed, clear_pending_operations, log, wait_for_live_locks
+from devenv.runner import (
+    LOCK_WAIT_SECONDS,
+    Pulumi,
+    RunFailed,
+    clear_pending_operations,
+    end_leftovers,
+    log,
+    wait_for_live_locks,
+)
 from devenv.tools import Tools
 
 STACK = "dev"
 WORKDIR = LOCAL / "dev-project"
+# A record of each long pulumi command while it runs (devenv/runner.py RunRecord).
+RUNS = LOCAL / "runs"
 # The passphrase of dev stacks made before it became random per checkout:
 # kept for them, so their encrypted secrets still open.
 LEGACY_PASSPHRASE = "local-dev-cluster-only"
@@ -120,6 +135,15 @@ def select_tools() -> Tools:
     return tools.pinned() if isinstance(found, str) else found
 
 
+def planned_build_steps(arguments: list[str]) -> list[str]:
+    """What `toolchain/build.sh ARGUMENTS` would build, from its own up-to-date checks
+    (`build.sh plan`, which builds nothing); empty when everything is current."""
+    planned = subprocess.run([str(BUILD_SCRIPT), "plan", *arguments], capture_output=True, text=True)
+    if planned.returncode != 0:
+        return ["the toolchain (build.sh plan failed)"]
+    return [line.strip() for line in planned.stdout.splitlines() if line.strip()]
+
+
 def ensure_tools(local_cluster: bool) -> Tools:
     """Build only what this machine lacks: pulumi and its plugin unless compatible ones are
     installed; the local cluster's binaries only when the stack deploys to the project's cluster."""
@@ -128,9 +152,14 @@ def ensure_tools(local_cluster: bool) -> Tools:
     if isinstance(found, str):
         log(f"no installed pulumi to use: {found}")
     if parts:
-        log(f"building or reusing the pinned toolchain: {' and '.join(parts)} "
-            "(a cold build of everything takes about 14 minutes on 2 cores)")  # fmt: skip
-        code = subprocess.run([str(BUILD_SCRIPT), *([] if len(parts) == 2 else parts)], stdout=subprocess.DEVNULL)
+        arguments = [] if len(parts) == 2 else parts
+        steps = planned_build_steps(arguments)
+        if steps:
+            log(f"building the pinned toolchain: {', '.join(steps)} "
+                "(a cold build of everything takes about 14 minutes on 2 cores)")  # fmt: skip
+        else:
+            log(f"reusing the pinned toolchain: {' and '.join(parts)}")
+        code = subprocess.run([str(BUILD_SCRIPT), *arguments], stdout=subprocess.DEVNULL)
         if code.returncode != 0:
             raise RunFailed(code.returncode, "the toolchain build failed (see above); `make tools` retries it")
     chosen = tools.pinned() if isinstance(found, str) else found
@@ -154,7 +183,9 @@ def prepare_project(workdir: Path, extra_config: dict | None = None, stack_file:
     """A project directory that runs this repository's code with a private stack file.
 
     The stack file is the repository's Pulumi.dev.yaml (or `stack_file`), plus
-    `extra_config`, plus what was local before: the salt and the secrets.
+    `extra_config`, plus what was local before: the salt and the encrypted secrets,
+    leaf by leaf. A plain value under a secret key is refused in the file you edit and
+    never carried from an old copy, so no run inherits a mistake of an earlier one.
     Written atomically, so a concurrent `pulumi config get` never reads half a file."""
     workdir.mkdir(parents=True, exist_ok=True)
     for entry in PROJECT_ENTRIES:
@@ -163,23 +194,58 @@ def prepare_project(workdir: Path, extra_config: dict | None = None, stack_file:
             with contextlib.suppress(FileExistsError):  # another run made it first
                 link.symlink_to(ROOT / entry)
     target = workdir / "Pulumi.dev.yaml"
-    from settings.loader import NAMESPACE, SECRET_KEYS, deep_merge, read_yaml
+    from settings.loader import deep_merge, read_yaml
 
-    local = read_yaml(target) if target.exists() else {}
-    fresh = read_yaml(stack_file or dev_stack_file())
-
+    source = stack_file or dev_stack_file()
+    fresh = read_yaml(source)
+    refuse_plain_secrets(source, fresh.get("config") or {})
+    local = _readable_copy(target)
     fresh["config"] = deep_merge(fresh.get("config") or {}, extra_config or {})
     for key in LOCAL_ONLY_KEYS:
         if key in local:
             fresh[key] = local[key]
-    local_config = local.get("config") or {}
-    for key in SECRET_KEYS:
-        if f"{NAMESPACE}:{key}" in local_config:
-            fresh["config"][f"{NAMESPACE}:{key}"] = local_config[f"{NAMESPACE}:{key}"]
+    fresh["config"] = deep_merge(fresh["config"], _encrypted_secrets(local.get("config") or {}, target))
     with tempfile.NamedTemporaryFile("w", dir=workdir, prefix=f".{target.name}.", delete=False) as partial:
         partial.write(yaml.safe_dump(fresh, sort_keys=False))
     os.replace(partial.name, target)
     return workdir
+
+
+def refuse_plain_secrets(stack_file: Path, config: dict) -> None:
+    """A plain value under a secret key of the file you edit stops the run before it is
+    copied anywhere: one line per value, naming the file, the key and the fix."""
+    from settings.loader import NAMESPACE, ConfigError, display_path, plain_secret_paths
+
+    if plain := plain_secret_paths(config):
+        from settings.loader import settings_from_files
+
+        settings_from_files(STACK, stack_file)  # raises, with the hints of the dev stack
+        raise ConfigError(f"plain secret values in {display_path(stack_file)}: {NAMESPACE}:{', '.join(plain)}")
+
+
+def _readable_copy(target: Path) -> dict:
+    """The previous project copy, or nothing when it is missing or unreadable: it is rebuilt."""
+    from settings import ConfigError
+    from settings.loader import read_yaml
+
+    if not target.exists():
+        return {}
+    try:
+        return read_yaml(target)
+    except ConfigError as err:
+        log(f"the previous project copy {target} is unreadable ({err}); rebuilding it")
+        return {}
+
+
+def _encrypted_secrets(config: dict, copy: Path) -> dict:
+    """The encrypted values under secret keys of an old project copy, leaf by leaf; a plain
+    one (left by an older runner) is dropped, named without its value."""
+    from settings.loader import NAMESPACE, SECRET_KEYS, encrypted_only, plain_secret_paths
+
+    for path in plain_secret_paths(config):
+        log(f"dropped {NAMESPACE}:{path} from the previous project copy ({copy}): it was not encrypted")
+    kept = {f"{NAMESPACE}:{key}": encrypted_only(config.get(f"{NAMESPACE}:{key}")) for key in SECRET_KEYS}
+    return {key: value for key, value in kept.items() if value is not None}
 
 
 def ensure_stack(env: dict[str, str], workdir: Path) -> None:
@@ -282,15 +348,34 @@ def start_local_cluster(real_node: bool) -> None:
         raise RunFailed(code, "the local cluster did not start (see above); `make cluster-status` shows why")
 
 
-def unreachable(kubeconfig: Path, context: str, timeout: float = 3.0) -> str | None:
-    """None when the cluster's API server answers within `timeout`, else why not."""
-    from kubernetes import client, config
+ETCD_PROBLEM = "cannot read a stored object"
+# How long each request of the pre-check may take: a healthy local API server answers in milliseconds.
+REACHABLE_TIMEOUT_SECONDS = 3.0
 
+
+def unreachable(kubeconfig: Path, context: str, timeout: float | None = None) -> str | None:
+    """None when the cluster's API server answers within `timeout` and can read a real
+    object, else why not. `/version` alone is answered by an API server whose etcd is
+    dead; a read of the `default` namespace goes to storage."""
+    from kubernetes import client, config
+    from kubernetes.client.exceptions import ApiException
+
+    timeout = REACHABLE_TIMEOUT_SECONDS if timeout is None else timeout
+    # No retries: urllib3 retries a timed-out GET three times, which made one timeout four.
+    configuration = client.Configuration(retries=0)
     try:
-        api = config.new_client_from_config(str(kubeconfig), context=context)
+        api = config.new_client_from_config(str(kubeconfig), context=context, client_configuration=configuration)
         client.VersionApi(api).get_code(_request_timeout=timeout)
     except Exception as err:  # any failure to reach it is the answer
-        return f"{type(err).__name__}: {str(err).splitlines()[0][:160]}"
+        return f"does not answer: {failure_reason(err)}"
+    try:
+        client.CoreV1Api(api).read_namespace("default", _request_timeout=timeout)
+    except ApiException as err:
+        if err.status is not None and err.status < 500:
+            return None  # refused or not found: an answer, so its storage works
+        return f"answers, but {ETCD_PROBLEM} (namespace 'default'): its storage, etcd, fails: {failure_reason(err)}"
+    except Exception as err:
+        return f"answers, but {ETCD_PROBLEM} (namespace 'default'): its storage, etcd, fails: {failure_reason(err)}"
     return None
 
 
@@ -298,12 +383,64 @@ def require_reachable(kubeconfig: Path, context: str) -> None:
     problem = unreachable(kubeconfig, context)
     if problem is None:
         return
-    fix = (
-        "start it with `make cluster-up` (or just `make dev`)"
-        if context == LOCAL_CONTEXT
-        else f"start the cluster behind context '{context}', or set platform:local.context in {dev_stack_file()}"
-    )
-    raise RunFailed(3, f"the dev cluster '{context}' ({kubeconfig}) does not answer: {problem}. {fix}")
+    if context == LOCAL_CONTEXT:
+        fix = "`make cluster-up` starts or resumes what is stopped (or just `make dev`)"
+        if ETCD_PROBLEM in problem:
+            fix = f"`make cluster-up` starts or resumes etcd; its log is in {local_kubeconfig().parent / 'logs'}"
+    else:
+        fix = f"start the cluster behind context '{context}', or set platform:local.context in {dev_stack_file()}"
+    raise RunFailed(3, f"the dev cluster '{context}' ({kubeconfig}) {problem}. {fix}")
+
+
+# ---------------------------------------------------------- namespaces going
+
+# How long `make dev` waits for a namespace that is being deleted (`kubectl delete ns
+# --wait=false`): the namespace controller deletes its content first, then the namespace.
+NAMESPACE_WAIT_SECONDS = 120.0
+
+
+def stack_namespaces(stack_file: Path) -> set[str]:
+    """The namespaces the dev stack deploys into: one per enabled service, and Datadog's."""
+    from settings import settings_from_files
+
+    settings = settings_from_files(STACK, stack_file)
+    return set(settings.services) | ({"datadog"} if settings.datadog.enabled else set())
+
+
+def terminating_namespaces(core, names: set[str]) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """Of `names`, those being deleted, each with what it still waits for."""
+    going = {}
+    for namespace in core.list_namespace().items:
+        if namespace.metadata.name in names and namespace.metadata.deletion_timestamp is not None:
+            waiting = [c.message for c in (namespace.status.conditions or []) if c.status == "True" and c.message]
+            going[namespace.metadata.name] = "; ".join(waiting) or "its content is being deleted"
+    return going
+
+
+def wait_for_namespaces(
+    kubeconfig: Path, context: str, names: set[str], timeout: float = NAMESPACE_WAIT_SECONDS, poll: float = 1.0
+) -> None:
+    """Deploying into a namespace that is being deleted reports a green summary for objects
+    about to go with it: wait, bounded, until it is gone (the update then makes it again),
+    or say what holds it."""
+    from kubernetes import client, config
+
+    core = client.CoreV1Api(config.new_client_from_config(str(kubeconfig), context=context))
+    started = time.monotonic()
+    announced = False
+    while going := terminating_namespaces(core, names):
+        if not announced:
+            log(f"namespace {', '.join(sorted(going))} is being deleted: waiting for it to go before deploying "
+                f"into it again (at most {timeout:.0f} s)")  # fmt: skip
+            announced = True
+        if time.monotonic() - started >= timeout:
+            held = "; ".join(f"{name}: {what}" for name, what in sorted(going.items()))
+            raise RunFailed(5, f"namespace {', '.join(sorted(going))} is still being deleted after {timeout:.0f} s "
+                            f"({held}). `kubectl get namespace {min(going)} -o yaml` shows what holds it; "
+                            "run `make dev` again once it is gone")  # fmt: skip
+        time.sleep(poll)
+    if announced:
+        log(f"the namespace is gone after {time.monotonic() - started:.0f} s; deploying")
 
 
 # -------------------------------------------------------------------- summary
@@ -352,7 +489,8 @@ def _prepared(env: dict[str, str]) -> tuple[Pulumi, tuple[Path, str]]:
         prepare_project(WORKDIR)
         ensure_stack(env, WORKDIR)
     kubeconfig, context = cluster_target(WORKDIR / "Pulumi.dev.yaml")
-    return Pulumi(WORKDIR, env, reachable=lambda: unreachable(kubeconfig, context)), (kubeconfig, context)
+    pulumi = Pulumi(WORKDIR, env, reachable=lambda: unreachable(kubeconfig, context), records=RUNS)
+    return pulumi, (kubeconfig, context)
 
 
 @contextlib.contextmanager
@@ -363,6 +501,8 @@ def _changing(env: dict[str, str]) -> Iterator[Pulumi]:
     require_reachable(*target)
     try:
         with exclusive(LOCAL / "dev-stack.lock", "changing the dev stack", log, timeout=LOCK_WAIT_SECONDS):
+            # First: a killed run's pulumi may still hold the stack's lock, which we would wait for.
+            end_leftovers(RUNS)
             wait_for_live_locks(Path(env["PULUMI_BACKEND_URL"].removeprefix("file://")))
             clear_pending_operations(pulumi, STACK)
             yield pulumi
@@ -386,6 +526,7 @@ def prepare_machine() -> Tools:
 def up() -> None:
     env = pulumi_env(chosen=prepare_machine())
     with _changing(env) as pulumi:
+        wait_for_namespaces(*cluster_target(WORKDIR / "Pulumi.dev.yaml"), stack_namespaces(WORKDIR / "Pulumi.dev.yaml"))
         log("pulumi up --refresh --stack dev")
         code = pulumi.run("up", "--stack", STACK, "--refresh", "--yes", "--skip-preview")
     if code != 0:
@@ -409,10 +550,20 @@ def shell_env() -> str:
     return "\n".join(lines)
 
 
+def require_stack_file() -> None:
+    """DEV_STACK_FILE, when set, must name a file: one line instead of a traceback."""
+    path = dev_stack_file()
+    if not path.is_file():
+        named = f"DEV_STACK_FILE names {path}" if os.environ.get("DEV_STACK_FILE") else str(path)
+        raise RunFailed(2, f"{named}, which is not a file: create it (start from a copy of "
+                           f"{ROOT / 'Pulumi.dev.yaml'}) or unset DEV_STACK_FILE")  # fmt: skip
+
+
 def run(command: str, args: list[str]) -> int:
     if command in ("-h", "--help", "help"):
         print(__doc__)
         return 0
+    require_stack_file()
     if command == "env":
         print(shell_env())
         return 0
@@ -424,12 +575,16 @@ def run(command: str, args: list[str]) -> int:
     if command not in ("preview", "destroy", "pulumi"):
         print(__doc__)
         return 2
+    local_settings(dev_stack_file())  # the file you edit, validated before anything runs
     env = pulumi_env(chosen=select_tools())
     if command == "pulumi":
         return _prepared(env)[0].run(*args)
     with _changing(env) as pulumi:
         if command == "preview":
-            return pulumi.run("preview", "--stack", STACK, *args)
+            # Refreshed first, as `make dev` is: the preview shows what the update will
+            # repair (a Deployment deleted by hand), not "unchanged". A preview writes no
+            # state, so the refresh it makes is not saved either.
+            return pulumi.run("preview", "--stack", STACK, "--refresh", *args)
         return pulumi.run("destroy", "--stack", STACK, "--yes", "--skip-preview")
 
 

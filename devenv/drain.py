@@ -43,7 +43,7 @@ class DrainReport:
         return self.finished - self.started
 
 
-class DrainBlocked(Exception):
+class DrainBlockedError(Exception):
     """A drain that did not finish in time; the node is schedulable again."""
 
 
@@ -108,7 +108,7 @@ def drain(
     log: Callable[[str], None] = print,
 ) -> DrainReport:
     """Cordon `node`, evict its pods (retrying what budgets refuse), wait until they are
-    gone. On timeout: uncordon, raise DrainBlocked naming the pods and the budgets."""
+    gone. On timeout: uncordon, raise DrainBlockedError naming the pods and the budgets."""
     from kubernetes import client
 
     core, policy = client.CoreV1Api(api_client), client.PolicyV1Api(api_client)
@@ -140,7 +140,7 @@ def drain(
         cordon(core, node, unschedulable=False)
         note(f"drain of {node} timed out after {timeout:.0f}s; uncordoned it")
         held = {f"{p.metadata.namespace}/{p.metadata.name}": _budgets_for(policy, p) for p in left}
-        raise DrainBlocked(
+        raise DrainBlockedError(
             f"drain of {node} did not finish in {timeout:.0f}s: "
             + "; ".join(f"{pod} held by {', '.join(b) or 'no budget'}" for pod, b in held.items())
             + f". {node} is schedulable again"

@@ -188,19 +188,84 @@ def write_kubeconfig(path: Path, token: str, ca: Path, context: str = CONTEXT, h
 # ---------------------------------------------------------------- processes
 
 
+@dataclass(frozen=True)
+class PidRecord:
+    """What a pid file says of the process the cluster started: its pid, its start time,
+    the boot it started in, and its command line (for people). The pid alone is not
+    enough: ~/.cache outlives a reboot, and the kernel hands the pid to another process;
+    a pid with its start time in one boot names one process (devenv/procs.py)."""
+
+    pid: int
+    start: str | None
+    command: list[str]
+    boot: str | None = None
+
+    @classmethod
+    def of(cls, pid: int, command: list[str]) -> PidRecord:
+        return cls(pid, procs.start_time(pid), command, procs.boot_id())
+
+    @classmethod
+    def read(cls, path: Path) -> PidRecord | None:
+        """The record in `path`; a bare pid (written before records had more) has no start
+        time and no command. None when there is no file or it says nothing readable."""
+        try:
+            text = path.read_text().strip()
+        except OSError:
+            return None
+        try:
+            if text.isdigit():
+                return cls(int(text), None, [])
+            data = json.loads(text)
+            command = [str(part) for part in data.get("command", [])]
+            return cls(int(data["pid"]), data.get("start"), command, data.get("boot"))
+        except (ValueError, KeyError, TypeError):
+            return None
+
+    def write(self, path: Path) -> None:
+        path.write_text(json.dumps({"pid": self.pid, "start": self.start, "boot": self.boot, "command": self.command}))
+
+    def names_this_process(self, name: str) -> bool:
+        """The pid still belongs to the process the cluster started: the same start time in
+        the same boot. The program is not compared: a component may exec another (the real
+        node's kubelet runs through `unshare` and `sh`). Without a start time (a bare pid),
+        the program must be `name` itself, or the one the record names."""
+        if self.boot is not None and procs.boot_id() not in (None, self.boot):
+            return False
+        if self.start is not None:
+            return procs.start_time(self.pid) == self.start
+        running = procs.command_line(self.pid)
+        programs = {name} | ({Path(self.command[0]).name} if self.command else set())
+        return bool(running) and Path(running[0]).name in programs
+
+
+def _pid_file(paths: Paths, name: str) -> Path:
+    return paths.pids / f"{name}.pid"
+
+
 def _pid(paths: Paths, name: str) -> int | None:
-    """The component's pid while it lives; a zombie counts as gone."""
-    try:
-        pid = int((paths.pids / f"{name}.pid").read_text())
-        os.kill(pid, 0)
-    except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
+    """The component's pid while the process the cluster started lives; a zombie, or a pid
+    now used by another process, counts as gone."""
+    record = PidRecord.read(_pid_file(paths, name))
+    if record is None or not procs.alive(record.pid) or not record.names_this_process(name):
         return None
-    return None if procs.state(pid) in ("Z", "X") else pid
+    return record.pid
+
+
+def _stale_pid(paths: Paths, name: str) -> str | None:
+    """Why the pid file of `name` is stale (its pid is now another live process), else None."""
+    record = PidRecord.read(_pid_file(paths, name))
+    if record is None or not procs.alive(record.pid) or record.names_this_process(name):
+        return None
+    now = " ".join(procs.command_line(record.pid) or ["a process that is not readable"])[:80]
+    return f"pid {record.pid} is now another process ({now})"
 
 
 def _start(paths: Paths, name: str, args: list[str], command: list[str] | None = None) -> bool:
     """Start `name` (a toolchain binary with `args`, or `command` as given) in its own session.
     True when it was not running (started, or resumed from a stop)."""
+    if stale := _stale_pid(paths, name):
+        log(f"{name}: its pid file is stale ({stale}): not ours, left alone; starting {name}")
+        _pid_file(paths, name).unlink(missing_ok=True)
     pid = _pid(paths, name)
     if pid and procs.state(pid) == "T":
         # Stopped (SIGSTOP, a suspended laptop shell): resume it rather than report it running.
@@ -219,7 +284,7 @@ def _start(paths: Paths, name: str, args: list[str], command: list[str] | None =
     paths.pids.mkdir(parents=True, exist_ok=True)
     with open(paths.logs / f"{name}.log", "ab") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    (paths.pids / f"{name}.pid").write_text(str(process.pid))
+    PidRecord.of(process.pid, command).write(_pid_file(paths, name))
     log(f"started {name} (pid {process.pid}, log {paths.logs / (name + '.log')})")
     return True
 
@@ -235,7 +300,7 @@ def _stop(paths: Paths, name: str) -> None:
         else:
             os.kill(pid, signal.SIGKILL)
         log(f"stopped {name}")
-    (paths.pids / f"{name}.pid").unlink(missing_ok=True)
+    _pid_file(paths, name).unlink(missing_ok=True)
 
 
 def _wait_ready(url: str, token: str, ca: Path, what: str, timeout: float = 90) -> None:
@@ -641,15 +706,26 @@ def real_node_processes(paths: Paths) -> tuple[str, ...]:
 
 
 def status(paths: Paths) -> int:
+    """What runs, then the nodes; never a traceback: an API server that does not answer is one line."""
     names = COMPONENTS + real_node_processes(paths)
     running = {name: _pid(paths, name) for name in names}
     for name, pid in running.items():
-        print(f"{name:26} {'running, pid ' + str(pid) if pid else 'stopped'}")
-    if all(running.values()):
-        for node in existing_nodes(paths):
-            print(f"node {node}")
-        return 0
-    return 1
+        stale = None if pid else _stale_pid(paths, name)
+        note = f" (stale pid file: {stale})" if stale else ""
+        print(f"{name:26} {f'running, pid {pid}' if pid else 'stopped'}{note}")
+    if not all(running.values()):
+        print("not running: `make cluster-up` starts what is stopped")
+        return 1
+    try:
+        nodes = existing_nodes(paths)
+    except Exception as err:  # any failure to list them is the answer
+        from devenv.kube import failure_reason
+
+        print(f"nodes: the API server does not answer ({failure_reason(err)}): `make cluster-up` starts or resumes it")
+        return 1
+    for node in nodes:
+        print(f"node {node}")
+    return 0
 
 
 def main(argv: list[str]) -> int:
@@ -667,19 +743,25 @@ def main(argv: list[str]) -> int:
     paths = Paths(default_dir())
     if args.command == "status":
         return status(paths)
-    # Concurrent `make dev` runs each start the cluster: one at a time, or they
-    # would each write certificates and tokens, and start etcd twice.
-    with exclusive(paths.root.parent / f"{paths.root.name}.lock", "changing the local cluster", log):
-        if args.command == "up":
-            up(paths, args.nodes, real_node=args.real_node)
-        elif args.command == "down":
-            down(paths)
-        elif args.command == "add-real-node":
-            print(add_real_node(paths))
-        elif args.command == "remove-real-node":
-            remove_real_node(paths, args.name or "")
-        else:
-            add_node(paths)
+    try:
+        # Concurrent `make dev` runs each start the cluster: one at a time, or they
+        # would each write certificates and tokens, and start etcd twice.
+        with exclusive(paths.root.parent / f"{paths.root.name}.lock", "changing the local cluster", log):
+            if args.command == "up":
+                up(paths, args.nodes, real_node=args.real_node)
+            elif args.command == "down":
+                down(paths)
+            elif args.command == "add-real-node":
+                print(add_real_node(paths))
+            elif args.command == "remove-real-node":
+                remove_real_node(paths, args.name or "")
+            else:
+                add_node(paths)
+    except KeyboardInterrupt:
+        # Ctrl-C reaches the whole foreground group, this process too when `make dev` starts it.
+        log(f"interrupted: the cluster may be half {'stopped' if args.command == 'down' else 'started'}; "
+            f"`make cluster-{'down' if args.command == 'down' else 'up'}` carries on from there")  # fmt: skip
+        return 130
     return 0
 
 

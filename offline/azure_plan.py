@@ -55,7 +55,9 @@ def _leaves(value: Any, path: str = "") -> dict[str, Any]:
     if isinstance(value, list) and value and all(isinstance(i, dict) for i in value):
         found = {}
         for index, item in enumerate(value):
-            found.update({k.replace(f"{path}[]", f"{path}[{index}]", 1): v for k, v in _leaves(item, f"{path}[]").items()})
+            found.update(
+                {k.replace(f"{path}[]", f"{path}[{index}]", 1): v for k, v in _leaves(item, f"{path}[]").items()}
+            )
         return found
     return {path: value}
 

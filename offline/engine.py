@@ -305,7 +305,10 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-    return yaml.safe_load(path.read_text()) or {}
+    # The loader's reader: a key written twice is refused here too, not silently merged.
+    from settings.loader import read_yaml
+
+    return read_yaml(path)
 
 
 def stack_file_config(stack: str) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -81,17 +82,78 @@ def _parse(value: Any) -> Any:
     return value
 
 
-def read_yaml(path: Path) -> dict[str, Any]:
-    """A config file as a mapping; a syntax error names the file, line and column, without a traceback."""
+def display_path(path: Path) -> str:
+    """A file as a message names it: relative to the repository when inside it, else in full."""
     try:
-        content = yaml.safe_load(path.read_text())
+        return str(path.resolve().relative_to(PROJECT_FILE.parent))
+    except ValueError:
+        return str(path)
+
+
+def _duplicate_keys(node: yaml.Node, path: tuple[str, ...] = (), seen: set[int] | None = None) -> list[str]:
+    """One line per key written twice in one mapping, with both lines, anywhere in `node`.
+
+    PyYAML keeps the last of two equal keys without a word (PyYAML 6.0.3 constructor.py
+    BaseConstructor.construct_mapping: `mapping[key] = value`), so a service written twice
+    would lose the first one's workloads. Pulumi's own reader refuses such a file
+    (gopkg.in/yaml.v3 v3.0.1 decode.go: "mapping key ... already defined at line N"), but
+    never sees it when the runner rewrites the file first."""
+    seen = set() if seen is None else seen
+    if id(node) in seen:  # an alias of a node already walked
+        return []
+    seen.add(id(node))
+    found = []
+    if isinstance(node, yaml.MappingNode):
+        lines: dict[tuple[str, str], int] = {}
+        for key_node, value_node in node.value:
+            key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
+            line = key_node.start_mark.line + 1
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                identity = (key_node.tag, key_node.value)
+                if identity in lines:
+                    found.append(f"{_key_path((*path, key))} at lines {lines[identity]} and {line}")
+                else:
+                    lines[identity] = line
+            found += _duplicate_keys(value_node, (*path, key), seen)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            found += _duplicate_keys(item, (*path, f"[{index}]"), seen)
+    return found
+
+
+def _key_path(parts: tuple[str, ...]) -> str:
+    """('config', 'platform:services', 'admin') -> 'platform:services.admin'; lists as [i]."""
+    parts = parts[1:] if parts[:1] == ("config",) and len(parts) > 1 else parts
+    return "".join(part if part.startswith("[") or not index else f".{part}" for index, part in enumerate(parts))
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """A config file as a mapping. A syntax error names the file, line and column; a key
+    written twice in one mapping is refused with both lines; no traceback either way."""
+    where = display_path(path)
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise ConfigError(f"cannot read {where}: {err.strerror or err}") from None
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        duplicates = _duplicate_keys(node) if node is not None else []
+        if duplicates:
+            raise ConfigError("\n".join(
+                f"duplicate key in {where}: {duplicate}; YAML would silently keep only the last: remove one"
+                for duplicate in duplicates
+            ))  # fmt: skip
+        content = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
-        where = f"{path.name}:{mark.line + 1}:{mark.column + 1}" if mark else path.name
+        at = f"{where}:{mark.line + 1}:{mark.column + 1}" if mark else where
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise ConfigError(f"invalid YAML in {where}: {problem}") from None
+        raise ConfigError(f"invalid YAML in {at}: {problem}") from None
+    finally:
+        loader.dispose()
     if content is not None and not isinstance(content, dict):
-        raise ConfigError(f"invalid YAML in {path.name}: expected a mapping at the top")
+        raise ConfigError(f"invalid YAML in {where}: expected a mapping at the top")
     return content or {}
 
 
@@ -187,16 +249,59 @@ def _unwrap(annotation: Any) -> Any:
     return annotation
 
 
+class _Named(str):
+    """A list item named by its `name` key (`jobs[name=nightly-load]`) instead of its index."""
+
+
 def _format_loc(loc: tuple[Any, ...]) -> str:
     text = ""
     for part in loc:
         if isinstance(part, int):
             text += f"[{part}]"
+        elif isinstance(part, _Named):
+            text += f"[name={_printable(part)}]"
         elif part == "[key]":
             text += " (as a name)"
         else:
-            text += f".{part}" if text else str(part)
+            text += f".{_printable(part)}" if text else _printable(part)
     return text
+
+
+def _printable(key: Any) -> str:
+    """A key as written, quoted when it holds what would break the line (a newline, a space)."""
+    text = str(key)
+    return text if re.fullmatch(r"[!-~]+", text) and "]" not in text else repr(text)
+
+
+_PATH_PART = re.compile(r"\[(\d+)\]|([^.\[\]]+)")
+
+
+def _parse_loc(path: str) -> tuple[Any, ...]:
+    """'local.images[0].name' -> ('local', 'images', 0, 'name'): a validator's key, as a loc."""
+    return tuple(int(index) if index else key for index, key in _PATH_PART.findall(path))
+
+
+def _user_loc(loc: tuple[Any, ...], merged: Any) -> tuple[Any, ...]:
+    """`loc` with each index into a list of named objects replaced by the item's name.
+
+    The loader merges such lists by name (deep_merge): the base's items not in the
+    stack file come first, so the model's index is not the one in the file a person
+    edits (their `jobs[0]` is `jobs[1]` once merged). The name is the same in both."""
+    named: list[Any] = []
+    current = merged
+    for part in loc:
+        if isinstance(part, int) and _is_named_list(current) and 0 <= part < len(current):
+            current = current[part]
+            named.append(_Named(current["name"]))
+            continue
+        named.append(part)
+        if isinstance(part, int) and isinstance(current, list) and 0 <= part < len(current):
+            current = current[part]
+        elif isinstance(current, dict) and isinstance(part, str):
+            current = current.get(part)
+        else:
+            current = None
+    return tuple(named)
 
 
 def _describe(error: dict[str, Any], root: type[BaseModel] = PlatformSettings) -> str:
@@ -215,16 +320,22 @@ def _describe(error: dict[str, Any], root: type[BaseModel] = PlatformSettings) -
     return message
 
 
-def problems_of(error: ValidationError, root: type[BaseModel] = PlatformSettings) -> list[tuple[str, str]]:
-    """One (key, reason) per problem; a validator's RuleViolationError become one each."""
+def problems_of(
+    error: ValidationError, root: type[BaseModel] = PlatformSettings, merged: Any = None
+) -> list[tuple[str, str]]:
+    """One (key, reason) per problem; a validator's RuleViolationError become one each.
+    Items of named lists are named by `name` (see _user_loc), with `merged` the validated input."""
     problems = []
     for e in error.errors():
-        loc = _format_loc(tuple(e["loc"]))
+        loc = tuple(e["loc"])
         violations = (e.get("ctx") or {}).get("error")
         if isinstance(violations, RuleViolationError):
-            problems += [(f"{loc}.{path}" if loc else path, reason) for path, reason in violations.problems]
+            problems += [
+                (_format_loc(_user_loc((*loc, *_parse_loc(path)), merged)), reason)
+                for path, reason in violations.problems
+            ]
         else:
-            problems.append((loc, _describe(dict(e), root)))
+            problems.append((_format_loc(_user_loc(loc, merged)), _describe(dict(e), root)))
     return problems
 
 
@@ -248,13 +359,54 @@ def stack_file_in_use(stack: str) -> str:
 # -------------------------------------------------------------------- secrets
 
 
-def _secret_problems(settings: PlatformSettings, runtime: dict[str, Any]) -> list[tuple[str, str]]:
+def is_encrypted(value: Any) -> bool:
+    """A value `pulumi config set --secret` wrote: `{secure: <ciphertext>}`."""
+    return isinstance(value, dict) and list(value) == ["secure"] and isinstance(value["secure"], str)
+
+
+def plain_secret_paths(config: dict[str, Any]) -> list[str]:
+    """The config paths (e.g. 'serviceSecrets.admin.DATABASE_URL') of every value under a
+    secret key of a stack file's `config:` that is not encrypted.
+
+    Pulumi marks a whole key secret when any value under it is (`--path` sets one leaf),
+    so a plain leaf beside an encrypted one passes `is_config_secret`, reaches the
+    program and, as config of the update, the state's history in plain text. Only a
+    look at each leaf of the file tells."""
+    paths: list[str] = []
+    for key in SECRET_KEYS:
+        if f"{NAMESPACE}:{key}" in config:
+            paths += _plain_leaves(config[f"{NAMESPACE}:{key}"], key)
+    return paths
+
+
+def _plain_leaves(value: Any, path: str) -> list[str]:
+    if is_encrypted(value):
+        return []
+    if isinstance(value, dict):
+        return [leaf for key, item in value.items() for leaf in _plain_leaves(item, f"{path}.{key}")]
+    if isinstance(value, list):
+        return [leaf for index, item in enumerate(value) for leaf in _plain_leaves(item, f"{path}[{index}]")]
+    return [path]
+
+
+def encrypted_only(value: Any) -> Any:
+    """`value` with every leaf that is not encrypted left out; None when nothing is left."""
+    if is_encrypted(value):
+        return value
+    if isinstance(value, dict):
+        kept = {key: encrypted_only(item) for key, item in value.items()}
+        return {key: item for key, item in kept.items() if item is not None} or None
+    return None
+
+
+def _secret_problems(settings: PlatformSettings, runtime: dict[str, Any], stack: str) -> list[tuple[str, str]]:
     from pulumi.runtime import config as runtime_config
 
     dev = dev_generated_keys(settings) if settings.environment == "dev" else None
-    problems: list[tuple[str, str]] = []
+    problems = _stack_file_secret_problems(stack, dev)
+    reported = {path.split(".")[0].split("[")[0] for path, _ in problems}
     for key in SECRET_KEYS:
-        if key in runtime and not runtime_config.is_config_secret(f"{NAMESPACE}:{key}"):
+        if key in runtime and key not in reported and not runtime_config.is_config_secret(f"{NAMESPACE}:{key}"):
             problems.append((key, _plain_text_hint(key, dev)))
     if settings.datadog.enabled:
         if not runtime.get("datadogApiKey"):
@@ -303,8 +455,12 @@ def dev_generated_keys(settings: PlatformSettings) -> tuple[str, ...]:
     top-level key: every serviceSecrets value and the Cluster Agent token, which no one
     outside the cluster needs; on the real node the Datadog API key too, as the agents
     there are stand-ins that send nothing (devenv/images.py)."""
+    return _dev_generated_keys(settings.local.real_node)
+
+
+def _dev_generated_keys(real_node: bool) -> tuple[str, ...]:
     keys = ("serviceSecrets", "datadogClusterAgentToken")
-    return (*keys, "datadogApiKey") if settings.local.real_node else keys
+    return (*keys, "datadogApiKey") if real_node else keys
 
 
 def _set_hint(key: str, dev: tuple[str, ...] | None) -> str:
@@ -321,11 +477,26 @@ def _set_hint(key: str, dev: tuple[str, ...] | None) -> str:
     return f"`pulumi config set --secret {key} …`"
 
 
-def _plain_text_hint(key: str, dev: tuple[str, ...] | None) -> str:
+def _plain_text_hint(key: str, dev: tuple[str, ...] | None, file: str | None = None, stack: str = "") -> str:
+    """How to fix a secret stored in plain text in `file` (default: the stack file in use)."""
     if dev is not None:
-        # A plain value in the dev stack file would be copied again on every run.
-        return f"is stored in plain text: delete it from {stack_file_in_use('dev')}, then {_set_hint(key, dev)}"
-    return f"is stored in plain text: set it with `pulumi config set --secret {key} …`"
+        # In dev, pulumi writes to a private copy, never to the file you edit: the value
+        # must go from that file, and its secret is then set in the copy.
+        return f"is stored in plain text: delete it from {file or stack_file_in_use('dev')}, then {_set_hint(key, dev)}"
+    where = f" in {file}" if file else ""
+    stack_flag = f" --stack {stack}" if stack else ""
+    return (f"is stored in plain text{where}: encrypt it in place with "
+            f"`pulumi config set --secret --path '{key}'{stack_flag}`, which asks for the value")  # fmt: skip
+
+
+def _stack_file_secret_problems(stack: str, dev: tuple[str, ...] | None) -> list[tuple[str, str]]:
+    """Plain values under secret keys of the stack file this run reads (in the program's
+    directory: the project copy under `make dev`), leaf by leaf (see plain_secret_paths)."""
+    path = Path.cwd() / f"Pulumi.{stack}.yaml"
+    if not path.exists():
+        return []
+    config = read_yaml(path).get("config") or {}
+    return [(leaf, _plain_text_hint(leaf, dev, None, stack)) for leaf in plain_secret_paths(config)]
 
 
 def _cluster_agent_token_problems(token: Any, dev: tuple[str, ...] | None = None) -> list[tuple[str, str]]:
@@ -402,19 +573,27 @@ def sibling_names(stack: str, root: Path | None = None) -> dict[str, dict[str, s
     return found
 
 
+def _validated(stack: str, runtime: dict[str, Any]) -> tuple[PlatformSettings | None, list[tuple[str, str]]]:
+    """The settings, or the problems that stop them: one (key, reason) each."""
+    problems = _overlay_problems(runtime)
+    if problems:
+        return None, problems
+    merged = effective_config(read_project_base(), runtime)
+    try:
+        context = {"stack": stack, "siblings": sibling_names(stack)}
+        return PlatformSettings.model_validate(merged, context=context), []
+    except ValidationError as err:
+        return None, problems_of(err, merged=merged)
+
+
 def validate_settings(stack: str, runtime: dict[str, Any], stack_file: str | None = None) -> PlatformSettings:
     """The one validation pipeline: the stack's `platform:*` values merged onto
     the project base, then the typed model with its environment rules.
     Raises ConfigError with one line per problem."""
-    problems = _overlay_problems(runtime)
-    if problems:
+    settings, problems = _validated(stack, runtime)
+    if settings is None:
         raise ConfigError(_format_errors(stack, problems, stack_file))
-    merged = effective_config(read_project_base(), runtime)
-    context = {"stack": stack, "siblings": sibling_names(stack)}
-    try:
-        return PlatformSettings.model_validate(merged, context=context)
-    except ValidationError as err:
-        raise ConfigError(_format_errors(stack, problems_of(err), stack_file)) from None
+    return settings
 
 
 def check_signed_in_subscription(stack: str, settings: PlatformSettings, signed_in: str) -> None:
@@ -431,10 +610,24 @@ def check_signed_in_subscription(stack: str, settings: PlatformSettings, signed_
 
 def settings_from_files(stack: str, stack_file: Path | None = None) -> PlatformSettings:
     """`validate_settings` for a stack read from its files, outside a Pulumi run
-    (make diff, the dev runner). Secret values are encrypted in the file, so
-    only their presence is a matter for `load_settings`."""
+    (make diff, the dev runner), and every value under a secret key checked to be
+    encrypted (plain_secret_paths), so none ever reaches pulumi. Whether a secret is
+    set at all is a matter for `load_settings`."""
     path = stack_file or PROJECT_FILE.parent / f"Pulumi.{stack}.yaml"
-    return validate_settings(stack, _stack_file_values(path), str(stack_file) if stack_file else None)
+    config = read_yaml(path).get("config") or {}
+    prefix = f"{NAMESPACE}:"
+    runtime = {key[len(prefix) :]: value for key, value in config.items() if key.startswith(prefix)}
+    settings, problems = _validated(stack, runtime)
+    if settings is not None:
+        dev = dev_generated_keys(settings) if settings.environment == "dev" else None
+    else:  # the hint still says how to set it where the file says it is
+        local = runtime.get("local") if isinstance(runtime.get("local"), dict) else {}
+        dev = _dev_generated_keys(bool(local.get("realNode"))) if runtime.get("environment") == "dev" else None
+    where = display_path(path)
+    plain = [(leaf, _plain_text_hint(leaf, dev, where, stack)) for leaf in plain_secret_paths(config)]
+    if plain or settings is None:
+        raise ConfigError(_format_errors(stack, [*plain, *problems], str(stack_file) if stack_file else None))
+    return settings
 
 
 def load_settings(stack: str | None = None) -> LoadedConfig:
@@ -442,7 +635,7 @@ def load_settings(stack: str | None = None) -> LoadedConfig:
     stack = stack or pulumi.get_stack()
     runtime = runtime_config_of()
     settings = validate_settings(stack, runtime)
-    problems = _secret_problems(settings, runtime)
+    problems = _secret_problems(settings, runtime, stack)
     if problems:
         raise ConfigError(_format_errors(stack, problems))
     return LoadedConfig(stack=stack, settings=settings, secrets=_secrets(runtime))

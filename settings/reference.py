@@ -182,6 +182,12 @@ def inspect_doc(func: Any) -> str:
     return doc.strip()
 
 
+def _annotated(field: FieldInfo) -> Any:
+    """The field's type with its metadata: pydantic moves a field's own `Annotated[str, ...]`
+    (a domain type such as K8sName) into `field.metadata`, leaving `str` as its annotation."""
+    return typing.Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
+
+
 def model_section(key: str, model: type[BaseModel]) -> list[str]:
     title = f"{key}:<key>" if key in NAMESPACES else key
     lines = [f"### `{title}`", "", _cell(model.__doc__ or ""), ""]
@@ -189,7 +195,7 @@ def model_section(key: str, model: type[BaseModel]) -> list[str]:
     for name, field in model.model_fields.items():
         row = (
             f"`{_key(name, field)}`",
-            type_text(field.annotation),
+            type_text(_annotated(field)),
             default_text(field),
             _cell(field.description or ""),
             validation_text(field),
@@ -232,10 +238,7 @@ def domain_types(root: type[BaseModel] = PlatformSettings, namespace: str = NAME
     rules: dict[str, Rule] = {}
     for model in all_models(root, namespace).values():
         for field in model.model_fields.values():
-            annotation = field.annotation
-            if field.metadata:
-                annotation = typing.Annotated[(annotation, *field.metadata)]
-            for rule in _rules_in(annotation):
+            for rule in _rules_in(_annotated(field)):
                 rules[rule.name] = rule
     return sorted(rules.values(), key=lambda rule: rule.name)
 

@@ -7,8 +7,10 @@ import copy
 from typing import Any
 
 import pytest
+import yaml
 
 from harness import (
+    ROOT,
     evaluate,
     evaluate_recording,
     patched_stack_file,
@@ -114,15 +116,15 @@ BAD_CONFIGS: list[tuple[str, str, dict, dict, dict | None, list[str]]] = [
     ("typo-nested-key", "prod", {"platform:aks": {"systemPool": {"minCout": 2}}}, {}, None,
      ["stack 'prod'", "platform:aks.systemPool.minCout", "unknown key", "minCount"]),
     ("wrong-type", "staging", {"platform:aks": {"userPools": [{"name": "user", "maxCount": "lots"}]}}, {}, None,
-     ["platform:aks.userPools[0].maxCount", "valid integer", "'lots'"]),
+     ["platform:aks.userPools[name=user].maxCount", "valid integer", "'lots'"]),
     ("out-of-range", "staging", {"platform:aks": {"maintenance": {"autoUpgrade": {"durationHours": 2}}}}, {}, None,
      ["platform:aks.maintenance.autoUpgrade.durationHours", "greater than or equal to 4"]),
     ("invalid-service-name", "dev", {"platform:services": {"Admin_UI": {"team": "x", "web": {"app": {"image": "a/b:1"}}}}}, {}, None,
      ["stack 'dev'", "platform:services.Admin_UI (as a name)", "DNS-1123"]),
     ("invalid-cron", "staging", {"platform:services": {"admin": {"jobs": [{"name": "daily-report", "schedule": "61 * * * *"}]}}}, {}, None,
-     ["platform:services.admin.jobs[1].schedule", "61 is outside 0-59 in the minute field"]),
+     ["platform:services.admin.jobs[name=daily-report].schedule", "61 is outside 0-59 in the minute field"]),
     ("cron-wrong-field-count", "staging", {"platform:services": {"admin": {"jobs": [{"name": "daily-report", "schedule": "@daily"}]}}}, {}, None,
-     ["platform:services.admin.jobs[1].schedule", "5-field cron schedule"]),
+     ["platform:services.admin.jobs[name=daily-report].schedule", "5-field cron schedule"]),
     ("min-replicas-above-max", "prod", {"platform:services": {"admin": {"web": {"autoscaling": {"minReplicas": 12}}}}}, {}, None,
      ["stack 'prod'", "platform:services.admin.web.autoscaling", "minReplicas (12) must not exceed maxReplicas (10)"]),
     ("bad-quantity", "staging", {"platform:services": {"admin": {"web": {"app": {"resources": {"cpu": "2 cores"}}}}}}, {}, None,
@@ -131,6 +133,39 @@ BAD_CONFIGS: list[tuple[str, str, dict, dict, dict | None, list[str]]] = [
      ["platform:services.admin.web.app.image", "has no tag"]),
     ("image-latest", "staging", _service_patch(image="ghcr.io/example-org/admin-app:latest"), {}, None,
      ["platform:services.admin.web.app.image", "'latest'"]),
+    # issue 23: what Kubernetes or a registry refuses mid-update must be refused here, naming the key.
+    # The OCI reference grammar (settings/types.py): lower-case path, no space, ASCII tag.
+    ("image-with-upper-case", "staging", _service_patch(image="ghcr.io/Example-Org/admin-app:1.8.2"), {}, None,
+     ["platform:services.admin.web.app.image", "is not an image reference", "lower-case paths only"]),
+    ("image-with-a-space", "staging", _service_patch(image="ghcr.io/Example-Org/Admin App:1.8.2"), {}, None,
+     ["platform:services.admin.web.app.image", "'ghcr.io/Example-Org/Admin App:1.8.2' is not an image reference"]),
+    ("image-tag-with-a-full-width-digit", "dev", _service_patch(image="ghcr.io/example-org/admin-app:1.8.\uff12"), {}, None,
+     ["stack 'dev'", "platform:services.admin.web.app.image", "is not an image reference", "ASCII"]),
+    ("image-with-a-trailing-newline", "staging", _service_patch(image="ghcr.io/example-org/admin-app:1.8.2\n"), {}, None,
+     ["platform:services.admin.web.app.image", "is not an image reference"]),
+    ("image-tag-not-a-label-value", "staging", _service_patch(image="ghcr.io/example-org/admin-app:1.8.2-"), {}, None,
+     ["platform:services.admin.web.app.image", "a tag pods cannot carry as their version label"]),
+    ("image-digest-malformed", "staging", _service_patch(image="ghcr.io/example-org/admin-app@sha256:abc"), {}, None,
+     ["platform:services.admin.web.app.image", "malformed digest"]),
+    # A CronJob name of 53 characters: the API server refuses it (52 at most), after the namespace exists.
+    ("job-name-longer-than-a-cronjob-name", "dev", {"platform:services": {"admin": {"jobs": [
+        {"name": "n" * 53, "schedule": "0 3 * * *", "command": ["x"]}]}}}, {}, None,
+     ["stack 'dev'", f"platform:services.admin.jobs[name={'n' * 53}].name", "is 53 characters",
+      "a CronJob name may have at most 52"]),
+    ("job-name-with-a-trailing-newline", "dev", {"platform:services": {"admin": {"jobs": [
+        {"name": "nightly-load\n", "schedule": "0 3 * * *", "command": ["x"]}]}}}, {}, None,
+     ["stack 'dev'", "platform:services.admin.jobs[name='nightly-load\\n'].name", "is not a DNS-1123 label"]),
+    ("service-name-with-a-trailing-newline", "staging", {"platform:services": {"admin\n": {"team": "x", "jobs": [
+        {"name": "a", "schedule": "0 3 * * *", "command": ["x"], "image": "ghcr.io/example-org/a:1.0.0"}]}}}, {}, None,
+     ["platform:services.'admin\\n' (as a name)", "is not a DNS-1123 label"]),
+    ("cron-with-a-full-width-digit", "staging", {"platform:services": {"admin": {"jobs": [
+        {"name": "daily-report", "schedule": "\uff10 3 * * *"}]}}}, {}, None,
+     ["platform:services.admin.jobs[name=daily-report].schedule", "has characters cron does not allow"]),
+    ("env-name-with-a-trailing-newline", "staging", {"platform:services": {"admin": {"secretEnv": ["DATABASE_URL\n"]}}},
+     {}, None, ["platform:services.admin.secretEnv[0]", "not a valid environment variable name"]),
+    ("probe-path-with-a-control-character", "staging", {"platform:services": {"admin": {"web": {"app": {"probes": {
+        "readinessPath": "/healthz\r\n"}}}}}}, {}, None,
+     ["platform:services.admin.web.app.probes.readinessPath", "is not an HTTP path"]),
     ("unknown-service-field", "staging", {"platform:services": {"admin": {"replicas": 3}}}, {}, None,
      ["platform:services.admin.replicas", "unknown key", "expected one of: egress, enabled, jobs, quota, secretEnv, team, web, worker"]),
     ("duplicate-job-name", "staging", {"platform:services": {"admin": {"jobs": [
@@ -184,7 +219,7 @@ BAD_CONFIGS: list[tuple[str, str, dict, dict, dict | None, list[str]]] = [
      ["platform:services.empty", "runs nothing", "`web`, `worker` or `jobs`"]),
     ("jobs-only-service-job-without-image", "staging", {"platform:services": {"etl": {"team": "data", "jobs": [
         {"name": "load", "schedule": "0 3 * * *", "command": ["etl"]}]}}}, {}, None,
-     ["platform:services.etl.jobs[0].image", "is required", "no web app or worker"]),
+     ["platform:services.etl.jobs[name=load].image", "is required", "no web app or worker"]),
     ("worker-probe-both-ways", "staging", {"platform:services": {"admin": {"worker": {
         "image": "ghcr.io/example-org/admin-app:1.8.2", "probe": {"command": ["true"], "path": "/h", "port": 8081}}}}}, {}, None,
      ["platform:services.admin.worker.probe", "either `command` or both `path` and `port`"]),
@@ -235,7 +270,7 @@ BAD_CONFIGS: list[tuple[str, str, dict, dict, dict | None, list[str]]] = [
       f"{STAGING_REGISTRY}.azurecr.io"]),
     ("acr-image-without-a-registry", "prod", {"platform:aks": {"registry": None}, "platform:services": {"admin": {
         "jobs": [{"name": "daily-report", "image": "acrplatformprod.azurecr.io/report:1.0.0"}]}}}, {}, None,
-     ["platform:services.admin.jobs[1].image", "needs `aks.registry`"]),
+     ["platform:services.admin.jobs[name=daily-report].image", "needs `aks.registry`"]),
     ("registry-id-malformed", "staging", {"platform:aks": {"registry": {"resourceId": "acrshared"}}}, {}, None,
      ["platform:aks.registry.resourceId", "should match pattern"]),
     # names (issue 19): Azure's rule for each type, before anything is registered
@@ -296,22 +331,22 @@ BAD_CONFIGS: list[tuple[str, str, dict, dict, dict | None, list[str]]] = [
     ("user-pool-named-system", "staging", {"platform:aks": {"userPools": [{"name": "system"}]}}, {}, None,
      ["platform:aks.userPools", "inline system pool"]),
     ("user-pool-name-too-long", "staging", {"platform:aks": {"userPools": [{"name": "workloadspool1"}]}}, {}, None,
-     ["platform:aks.userPools[1].name", "should match pattern"]),
+     ["platform:aks.userPools[name=workloadspool1].name", "should match pattern"]),
     # local.images and local.realNode (tests/test_local_images.py)
     ("local-images-outside-local", "prod", _local_patch(images=[_APP_TO_LOCAL]), {}, None,
      ["stack 'prod'", "platform:local.images", "applies to target 'local' only", "'aks'"]),
     ("real-node-outside-local", "staging", _local_patch(realNode=True), {}, None,
      ["stack 'staging'", "platform:local.realNode", "applies to target 'local' only"]),
     ("local-image-name-with-tag", "dev", _local_patch(images=[{**_APP_TO_LOCAL, "name": "ghcr.io/example-org/admin-app:1.8.2"}]), {}, None,
-     ["stack 'dev'", "platform:local.images[0].name", "is not an image name without tag or digest"]),
+     ["stack 'dev'", "platform:local.images[name=ghcr.io/example-org/admin-app:1.8.2].name", "is not an image name without tag or digest"]),
     ("local-image-latest", "dev", _local_patch(images=[{**_APP_TO_LOCAL, "newTag": "latest"}]), {}, None,
-     ["platform:local.images[0].newTag", "'latest' is not a pinned tag"]),
+     ["platform:local.images[name=ghcr.io/example-org/admin-app].newTag", "'latest' is not a pinned tag"]),
     ("local-image-changes-nothing", "dev", _local_patch(images=[{"name": "ghcr.io/example-org/admin-app"}]), {}, None,
-     ["platform:local.images[0]", "needs newName, newTag or both"]),
+     ["platform:local.images[name=ghcr.io/example-org/admin-app]", "needs newName, newTag or both"]),
     ("local-image-twice", "dev", _local_patch(images=[_APP_TO_LOCAL, {**_APP_TO_LOCAL, "newTag": "dev2"}]), {}, None,
      ["platform:local.images", "duplicate image name 'ghcr.io/example-org/admin-app'"]),
     ("local-image-matches-nothing", "dev", _local_patch(images=[{**_APP_TO_LOCAL, "name": "ghcr.io/example-org/admn-app"}]), {}, None,
-     ["platform:local.images[0].name", "matches no image", "ghcr.io/example-org/admin-app"]),
+     ["platform:local.images[name=ghcr.io/example-org/admn-app].name", "matches no image", "ghcr.io/example-org/admin-app"]),
     ("real-node-with-an-unmapped-image", "dev", _local_patch(images=[_APP_TO_LOCAL], realNode=True), {}, None,
      ["platform:local.images", "realNode pulls nothing", "nginxinc/nginx-unprivileged", "services.admin.web.nginx.image"]),
     ("real-node-in-another-cluster", "dev", _local_patch(images=[_APP_TO_LOCAL, _NGINX_TO_LOCAL], realNode=True,
@@ -406,7 +441,8 @@ def test_a_yaml_syntax_error_names_the_file_line_and_column(tmp_path) -> None:
     broken.write_text("config:\n  platform:environment: dev\n  platform:services: {admin: [\n")
     with pytest.raises(ConfigError) as raised:
         settings_from_files("dev", broken)
-    assert str(raised.value).startswith("invalid YAML in Pulumi.dev.yaml:4:1:")
+    # A file outside the repository (a DEV_STACK_FILE) is named in full.
+    assert str(raised.value).startswith(f"invalid YAML in {broken}:4:1:")
     assert len(str(raised.value).splitlines()) == 1
 
 
@@ -499,3 +535,114 @@ def test_a_config_error_names_the_files_to_edit() -> None:
         str(raised.value).splitlines()[0]
         == "invalid configuration in Pulumi.staging.yaml (over the base in Pulumi.yaml):"
     )
+
+
+# ---------------------------------------------------------------- issue 23
+
+
+def _stack_file(tmp_path, text: str):  # type: ignore[no-untyped-def]
+    path = tmp_path / "my-dev.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_a_key_written_twice_in_a_stack_file_is_refused_with_both_lines(tmp_path) -> None:
+    """PyYAML keeps the last of two equal keys without a word: the first service's workloads
+    vanished. Pulumi's own reader refuses such a file, but `make dev` rewrote it first."""
+    from settings import settings_from_files
+
+    path = _stack_file(tmp_path, (
+        "config:\n"
+        "  platform:environment: dev\n"
+        "  platform:services:\n"
+        "    admin:\n"
+        "      web: {autoscaling: {minReplicas: 1, maxReplicas: 2}}\n"
+        "    etl:\n"
+        "      team: data\n"
+        "    admin:\n"
+        "      quota: {pods: 30}\n"
+    ))  # fmt: skip
+    with pytest.raises(ConfigError) as raised:
+        settings_from_files("dev", path)
+    assert str(raised.value) == (
+        f"duplicate key in {path}: platform:services.admin at lines 4 and 8; "
+        "YAML would silently keep only the last: remove one"
+    )
+
+
+def test_a_duplicate_key_inside_a_list_item_names_the_item_as_written(tmp_path) -> None:
+    from settings.loader import read_yaml
+
+    path = _stack_file(tmp_path, "config:\n  platform:services:\n    etl:\n      jobs:\n"
+                                 "        - name: load\n          schedule: '0 3 * * *'\n          schedule: '0 4 * * *'\n")  # fmt: skip
+    with pytest.raises(ConfigError) as raised:
+        read_yaml(path)
+    assert "platform:services.etl.jobs[0].schedule at lines 6 and 7" in str(raised.value)
+
+
+def test_a_list_item_error_names_the_users_item_not_the_merged_index() -> None:
+    """Item 10: the loader merges named lists item by item, the base's first, so the
+    user's first job was reported as `jobs[2]`. The item is named by its name."""
+    from settings import validate_settings
+
+    overlay = {"environment": "staging", "services": {"admin": {"jobs": [{"name": "nightly-load", "schedule": "0 25 * * *",
+                                                                           "command": ["x"]}]}}}  # fmt: skip
+    with pytest.raises(ConfigError) as raised:
+        validate_settings("staging", overlay)
+    message = str(raised.value)
+    assert "platform:services.admin.jobs[name=nightly-load].schedule: '0 25 * * *' is not a valid cron" in message
+    assert "jobs[2]" not in message and "jobs[0]" not in message
+
+
+def test_a_plain_secret_leaf_beside_an_encrypted_one_is_refused_in_a_stack_file(tmp_path) -> None:
+    """Item 1: a key counts as secret when any value under it is encrypted, so a plain
+    leaf beside one passed. Every reader of a stack file checks each leaf."""
+    from settings import settings_from_files
+
+    path = _stack_file(tmp_path, yaml.safe_dump({"config": {
+        "platform:environment": "dev",
+        "platform:serviceSecrets": {"admin": {"DATABASE_URL": {"secure": "v1:abc"}, "SECRET_KEY_BASE": "plain-skb-1"}},
+        "platform:datadogApiKey": "plain-dd-2",
+    }}))  # fmt: skip
+    with pytest.raises(ConfigError) as raised:
+        settings_from_files("dev", path)
+    lines = [line for line in str(raised.value).splitlines() if line.startswith("stack 'dev'")]
+    assert lines == [
+        f"stack 'dev': platform:datadogApiKey: is stored in plain text: delete it from {path}, "
+        "then `.venv/bin/python -m devenv.dev pulumi config set --secret --path 'datadogApiKey'`",
+        f"stack 'dev': platform:serviceSecrets.admin.SECRET_KEY_BASE: is stored in plain text: delete it from {path}, "
+        "then run `make dev`, which generates it",
+    ]
+    assert "plain-skb-1" not in str(raised.value) and "plain-dd-2" not in str(raised.value)
+
+
+def test_the_program_refuses_a_plain_leaf_of_the_stack_file_it_runs_on(tmp_path, monkeypatch) -> None:
+    """Item 1, in the program: `pulumi up --stack staging` with a plain leaf beside an
+    encrypted one. The engine hands over the key as secret; the file says otherwise.
+    The fix is the exact command, which encrypts the leaf in place."""
+    secrets = placeholder_secrets("staging")
+    stack_file = yaml.safe_load((ROOT / "Pulumi.staging.yaml").read_text())
+    stack_file["config"]["platform:serviceSecrets"] = {"admin": {"DATABASE_URL": "plain-db-3",
+                                                                 "SECRET_KEY_BASE": {"secure": "v1:abc"}}}  # fmt: skip
+    (tmp_path / "Pulumi.staging.yaml").write_text(yaml.safe_dump(stack_file))
+    monkeypatch.chdir(tmp_path)  # the program runs in its project directory
+    monitor, raised = evaluate_recording("staging", secrets=secrets)
+    assert isinstance(raised, ConfigError), raised
+    assert (
+        "stack 'staging': platform:serviceSecrets.admin.DATABASE_URL: is stored in plain text: encrypt it in place "
+        "with `pulumi config set --secret --path 'serviceSecrets.admin.DATABASE_URL' --stack staging`"
+    ) in str(raised)
+    assert "plain-db-3" not in str(raised) and monitor.registrations == []
+
+
+def test_a_cronjob_is_named_exactly_as_its_job_so_52_characters_is_its_limit() -> None:
+    """CronJobName's limit (52) holds because the component adds no prefix: if it ever
+    prefixed the service, the limit would have to count the prefix too."""
+    from settings.types import CRON_JOB_NAME_MAX_LENGTH
+
+    name = "n" * CRON_JOB_NAME_MAX_LENGTH
+    stack_file = patched_stack_file("dev", {"platform:services": {"admin": {"jobs": [
+        {"name": name, "schedule": "0 3 * * *", "command": ["x"]}]}}})  # fmt: skip
+    ev = evaluate("dev", stack_file=stack_file)
+    names = {r.inputs["metadata"]["name"] for r in ev.of_type("kubernetes:batch/v1:CronJob")}
+    assert name in names and max(map(len, names)) <= CRON_JOB_NAME_MAX_LENGTH

@@ -487,7 +487,8 @@ def machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Machine:
     monkeypatch.delenv("DEV_TOOLS", raising=False)
     machine = Machine(installed_bin, plugin, tmp_path / "built", [])
     build = tmp_path / "build.sh"
-    build.write_text(f'#!/bin/sh\necho "$@" >> {machine.build_record}\n')
+    # `build.sh plan` (what would be built) answers "nothing"; a build is recorded.
+    build.write_text(f'#!/bin/sh\n[ "$1" = plan ] && exit 0\necho "$@" >> {machine.build_record}\n')
     build.chmod(0o755)
     monkeypatch.setattr(dev, "BUILD_SCRIPT", build)
     monkeypatch.setattr(dev, "start_local_cluster", lambda real_node=False: machine.clusters_started.append(True))

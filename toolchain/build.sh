@@ -29,15 +29,31 @@ if [[ "${1:-}" == "where" ]]; then
   echo "$BIN"
   exit 0
 fi
-mkdir -p "$BIN" "$TOOLS_CACHE/logs"
+# `build.sh plan [PART]`: print each step a build of PART would run, one a line, and build
+# nothing: `make dev` announces a long build only when there will be one (devenv/dev.py).
+PLAN=""
+if [[ "${1:-}" == "plan" ]]; then
+  PLAN=1
+  shift
+else
+  mkdir -p "$BIN" "$TOOLS_CACHE/logs"
+fi
 
 log() { printf '[toolchain %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 # step N WHAT SECONDS: announce step N of the cold build, with the time it took on
 # 2 idle cores with empty caches (measured: 811 s for steps 1-8; each later step's own
 # figure was measured alone); a loaded machine is slower.
+# In plan mode it prints the step's name and fails, and the caller (`step ... || return 0`)
+# stops there: the up-to-date checks before each step are the build's own.
 STEPS=14
-step() { log "[$1/$STEPS] building $2 (cold: about $(($3 / 60)) min $(($3 % 60)) s on 2 idle cores)"; }
+step() {
+  if [[ -n "$PLAN" ]]; then
+    echo "$2"
+    return 1
+  fi
+  log "[$1/$STEPS] building $2 (cold: about $(($3 / 60)) min $(($3 % 60)) s on 2 idle cores)"
+}
 
 # stamp NAME VERSION: a tool is current when its stamp file matches its version.
 is_built() { [[ -x "$BIN/$1" && "$(cat "$TOOLS_CACHE/stamps/$1" 2>/dev/null)" == "$2" ]]; }
@@ -71,7 +87,7 @@ new_wrapper() { # new_wrapper DIR MODULE_NAME
 
 build_pulumi() {
   is_built pulumi "$PULUMI_VERSION" && return 0
-  step 2 "pulumi CLI v$PULUMI_VERSION" 180
+  step 2 "pulumi CLI v$PULUMI_VERSION" 180 || return 0
   local w="$TOOLS_CACHE/src/pulumi-$PULUMI_VERSION"
   new_wrapper "$w" local.build/pulumi
   local ldflags="-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION"
@@ -85,7 +101,7 @@ build_pulumi() {
 
 build_kubernetes_provider() {
   is_built pulumi-resource-kubernetes "$PULUMI_KUBERNETES_VERSION" && return 0
-  step 3 "pulumi-resource-kubernetes v$PULUMI_KUBERNETES_VERSION" 330
+  step 3 "pulumi-resource-kubernetes v$PULUMI_KUBERNETES_VERSION" 330 || return 0
   local mod=github.com/pulumi/pulumi-kubernetes/provider/v4@$PULUMI_KUBERNETES_MODULE_VERSION
   local w="$TOOLS_CACHE/src/pulumi-kubernetes-$PULUMI_KUBERNETES_VERSION"
   run_logged pulumi-resource-kubernetes bash -c "
@@ -104,7 +120,7 @@ build_kubernetes_provider() {
 
 build_etcd() {
   is_built etcd "$ETCD_VERSION" && return 0
-  step 4 "etcd v$ETCD_VERSION" 30
+  step 4 "etcd v$ETCD_VERSION" 30 || return 0
   local w="$TOOLS_CACHE/src/etcd-$ETCD_VERSION"
   new_wrapper "$w" local.build/etcd
   run_logged etcd bash -c "
@@ -142,7 +158,7 @@ build_kubernetes() {
   if is_built kube-apiserver "$v" && is_built kube-controller-manager "$v" && is_built kube-scheduler "$v"; then
     return 0
   fi
-  step 6 "kube-apiserver, kube-controller-manager, kube-scheduler v$v" 180
+  step 6 "kube-apiserver, kube-controller-manager, kube-scheduler v$v" 180 || return 0
   local w="$TOOLS_CACHE/src/kubernetes-$v"
   prepare_kubernetes_wrapper "$v" "$w"
   local stamp
@@ -162,7 +178,7 @@ build_kubelet() {
   local v=$KUBERNETES_VERSION
   is_built kubelet "$v" && return 0
   # About 1 min after the control plane, whose module and build caches it shares.
-  step 7 "kubelet v$v" 360
+  step 7 "kubelet v$v" 360 || return 0
   local w="$TOOLS_CACHE/src/kubernetes-$v"
   [[ -f "$w/go.mod" ]] || { prepare_kubernetes_wrapper "$v" "$w"; }
   run_logged kubelet bash -c "
@@ -178,7 +194,7 @@ build_kubectl() {
   local v=$KUBERNETES_VERSION
   is_built kubectl "$v" && return 0
   # About 1 min after the control plane, whose module and build caches it shares.
-  step 9 "kubectl v$v" 90
+  step 9 "kubectl v$v" 90 || return 0
   local w="$TOOLS_CACHE/src/kubernetes-$v"
   [[ -f "$w/go.mod" ]] || { prepare_kubernetes_wrapper "$v" "$w"; }
   run_logged kubectl bash -c "
@@ -193,7 +209,7 @@ build_kubectl() {
 build_kube_proxy() {
   local v=$KUBERNETES_VERSION
   is_built kube-proxy "$v" && return 0
-  step 10 "kube-proxy v$v" 60
+  step 10 "kube-proxy v$v" 60 || return 0
   local w="$TOOLS_CACHE/src/kubernetes-$v"
   [[ -f "$w/go.mod" ]] || { prepare_kubernetes_wrapper "$v" "$w"; }
   run_logged kube-proxy bash -c "
@@ -208,7 +224,7 @@ build_coredns() {
   local sum
   sum="$COREDNS_VERSION-$(sha256sum "$here/coredns/main.go" | cut -c1-12)"
   is_built coredns "$sum" && return 0
-  step 11 "CoreDNS v$COREDNS_VERSION" 125
+  step 11 "CoreDNS v$COREDNS_VERSION" 125 || return 0
   local w="$TOOLS_CACHE/src/coredns-$COREDNS_VERSION"
   new_wrapper "$w" local.build/coredns
   cp "$here/coredns/main.go" "$w/main.go"
@@ -222,7 +238,7 @@ build_coredns() {
 
 build_metrics_server() {
   is_built metrics-server "$METRICS_SERVER_VERSION" && return 0
-  step 12 "metrics-server v$METRICS_SERVER_VERSION" 200
+  step 12 "metrics-server v$METRICS_SERVER_VERSION" 200 || return 0
   run_logged metrics-server env GOBIN="$BIN" go install -trimpath -ldflags '-s -w' \
     "sigs.k8s.io/metrics-server/cmd/metrics-server@v$METRICS_SERVER_VERSION"
   mark_built metrics-server "$METRICS_SERVER_VERSION"
@@ -231,7 +247,7 @@ build_metrics_server() {
 # kube-router runs with its NetworkPolicy firewall alone (no routing, no service proxy).
 build_kube_router() {
   is_built kube-router "$KUBE_ROUTER_VERSION" && return 0
-  step 13 "kube-router v$KUBE_ROUTER_VERSION" 205
+  step 13 "kube-router v$KUBE_ROUTER_VERSION" 205 || return 0
   run_logged kube-router env GOBIN="$BIN" go install -trimpath -ldflags '-s -w' \
     "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@v$KUBE_ROUTER_VERSION"
   mark_built kube-router "$KUBE_ROUTER_VERSION"
@@ -243,7 +259,7 @@ build_pause() {
   local sum
   sum=$(sha256sum "$here/pause/main.go" | cut -c1-16)
   is_built pause "$sum" && return 0
-  step 8 "pause" 1
+  step 8 "pause" 1 || return 0
   # A second's build: run directly, not under run_logged.
   (cd "$here/pause" && go build -trimpath -ldflags '-s -w' -o "$BIN/pause" .)
   mark_built pause "$sum"
@@ -251,14 +267,14 @@ build_pause() {
 
 build_kwok() {
   is_built kwok "$KWOK_VERSION" && return 0
-  step 5 "kwok v$KWOK_VERSION" 60
+  step 5 "kwok v$KWOK_VERSION" 60 || return 0
   run_logged kwok env GOBIN="$BIN" go install -trimpath -ldflags '-s -w' "sigs.k8s.io/kwok/cmd/kwok@v$KWOK_VERSION"
   mark_built kwok "$KWOK_VERSION"
 }
 
 build_actionlint() {
   is_built actionlint "$ACTIONLINT_VERSION" && return 0
-  step 1 "actionlint v$ACTIONLINT_VERSION" 30
+  step 1 "actionlint v$ACTIONLINT_VERSION" 30 || return 0
   run_logged actionlint env GOBIN="$BIN" go install -trimpath -ldflags '-s -w' \
     "github.com/rhysd/actionlint/cmd/actionlint@v$ACTIONLINT_VERSION"
   mark_built actionlint "$ACTIONLINT_VERSION"
@@ -268,13 +284,14 @@ build_actionlint() {
 # `go install` of its release tag: the module has no replace directives.
 build_kube_score() {
   is_built kube-score "$KUBE_SCORE_VERSION" && return 0
-  step 14 "kube-score v$KUBE_SCORE_VERSION" 48
+  step 14 "kube-score v$KUBE_SCORE_VERSION" 48 || return 0
   run_logged kube-score env GOBIN="$BIN" go install -trimpath -ldflags '-s -w' \
     "github.com/zegl/kube-score/cmd/kube-score@v$KUBE_SCORE_VERSION"
   mark_built kube-score "$KUBE_SCORE_VERSION"
 }
 
 install_language_host() {
+  [[ -z "$PLAN" ]] || return 0
   # The Go language host is not served by the module proxy, and the Python
   # policy analyzer ships only in release archives; the engine runs these
   # launchers instead (see toolchain/language_host.py and policy/).
@@ -287,7 +304,7 @@ build_dataplane() { build_kube_proxy; build_coredns; build_metrics_server; build
 
 main() {
   local start=$SECONDS part=${1:-all}
-  log "tools cache: $TOOLS_CACHE"
+  [[ -n "$PLAN" ]] || log "tools cache: $TOOLS_CACHE"
   case "$part" in
     actionlint) build_actionlint ;; # just the linter: make lint needs nothing else
     kube-score) build_kube_score ;; # just the manifest linter: make unit needs nothing else
@@ -308,10 +325,10 @@ main() {
       build_kubectl
       build_dataplane
       build_kube_score
-      log "toolchain ready in $((SECONDS - start))s" ;;
+      [[ -n "$PLAN" ]] || log "toolchain ready in $((SECONDS - start))s" ;;
     *) log "unknown part '$part': expected pulumi, cluster, actionlint, kube-score or nothing (all)"; exit 2 ;;
   esac
-  echo "$BIN"
+  [[ -n "$PLAN" ]] || echo "$BIN"
 }
 
 main "$@"

@@ -81,6 +81,12 @@ class Deployment:
             [sys.executable, "-m", "devenv.dev", *args], cwd=ROOT, env=self.run_env, capture_output=True, text=True
         )
 
+    def component_pid(self, name: str) -> int:
+        """The pid of a local-cluster component, from its pid file: a record (devenv/local_cluster.py
+        PidRecord), or a bare pid as written before records."""
+        text = (Path(self.run_env["LOCAL_CLUSTER_DIR"]) / "pids" / f"{name}.pid").read_text().strip()
+        return int(text) if text.isdigit() else int(json.loads(text)["pid"])
+
     def cluster(self, command: str) -> str:
         return subprocess.run(
             [sys.executable, "-m", "devenv.local_cluster", command],
@@ -364,6 +370,15 @@ def _wait_fully_available(dev: Deployment) -> None:
     )
 
 
+def _state_digest(dev: Deployment) -> dict[str, str]:
+    """Every file of the state backend (checkpoints, backups, history) and the project copy, by content hash."""
+    import hashlib
+
+    files = [p for p in dev.state.rglob("*") if p.is_file() and "locks" not in p.parts]
+    files.append(dev.workdir / "Pulumi.dev.yaml")
+    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+
+
 def test_image_tag_change_rolls_out_without_losing_capacity(dev: Deployment) -> None:
     """A new release reaches every pod, and available replicas never drop below desired meanwhile."""
     from devenv.dev import prepare_project
@@ -428,8 +443,10 @@ def test_a_job_from_each_cronjob_runs_to_completion(dev: Deployment) -> None:
         batch.delete_namespaced_job(name, namespace, propagation_policy="Background")
 
 
-def test_make_dev_repairs_drift_made_out_of_band(dev: Deployment) -> None:
-    """Deleted objects come back, and a field another manager took is taken back (dev only)."""
+def test_make_preview_shows_drift_and_make_dev_repairs_it(dev: Deployment) -> None:
+    """Deleted objects come back, and a field another manager took is taken back (dev only).
+    Before that, `make preview` shows the deleted objects as to be created (issue 23, item 3:
+    it said "unchanged", not refreshing first), and changes no state."""
     _, apps, batch = dev.api()
     apps.delete_namespaced_deployment("web", "admin")
     batch.delete_namespaced_cron_job("nightly-load", "etl")
@@ -438,6 +455,14 @@ def test_make_dev_repairs_drift_made_out_of_band(dev: Deployment) -> None:
         {"spec": {"template": {"spec": {"containers": [{"name": "worker", "image": "example.org/hijacked:1"}]}}}},
         field_manager="someone-else",
     )  # fmt: skip
+    before = _state_digest(dev)
+    preview = dev.make_dev("preview", "--diff")
+    assert preview.returncode == 0, preview.stdout[-4000:] + preview.stderr[-2000:]
+    created = [line for line in preview.stdout.splitlines() if line.lstrip().startswith("+ ")]
+    for deleted in ("kubernetes:apps/v1:Deployment", "kubernetes:batch/v1:CronJob"):
+        assert any(deleted in line for line in created), preview.stdout[-4000:]
+    assert "to create" in preview.stdout, preview.stdout[-2000:]
+    assert _state_digest(dev) == before  # a preview saves nothing, its refresh included
     result = dev.make_dev("up")
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     _wait_fully_available(dev)
@@ -555,10 +580,77 @@ def test_a_killed_pulumi_loses_only_its_own_run_and_the_next_make_dev_adopts_wha
     wait_for(lambda: "notifier" not in {n.metadata.name for n in core.list_namespace().items}, "notifier to go")
 
 
+def test_a_runner_killed_with_sigkill_leaves_no_process_once_the_next_make_dev_runs(dev: Deployment) -> None:
+    """Issue 23, item 6: a runner killed with SIGKILL (a terminal's whole process group)
+    cannot reap pulumi's session, and its plugins (≈330 MB) ran on indefinitely, the next
+    `make dev` leaving them be. The next run ends them: its record of the killed run (the
+    session, a marker in every process's environment) proves they are that run's."""
+    dev.write_stack_file(image="ghcr.io/example-org/admin-app:1.8.5")
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "devenv.dev", "up"], cwd=ROOT, env=dev.run_env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    seen: list[str] = []
+    assert runner.stdout is not None
+    for line in runner.stdout:
+        seen.append(line)
+        if "admin-web" in line and "updating" in line:
+            runner.kill()  # the runner alone: pulumi leads a session of its own
+            break
+    else:
+        raise AssertionError("the update never started:\n" + "".join(seen[-40:]))
+    runner.communicate(timeout=30)
+    time.sleep(3)
+    left = _pulumi_processes_of(dev)
+    assert left, "a runner killed with SIGKILL left no process: nothing to show here"
+    result = dev.make_dev("up")
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "left by a run whose runner was killed" in result.stdout, result.stdout[-3000:]
+    wait_for(lambda: _pulumi_processes_of(dev) == [], "no process of the killed run to be left", timeout=10)
+    print(f"ended after the SIGKILL: {left}")
+
+
+def test_make_dev_waits_for_a_namespace_being_deleted_and_deploys_it_again(dev: Deployment) -> None:
+    """Issue 23, item 9: after `kubectl delete ns mailer --wait=false`, `make dev` reported
+    a green summary for objects about to go with their namespace. It waits for the namespace
+    to go (held here by a finalizer until the run says it waits), then deploys it again."""
+    core, apps, _ = dev.api()
+    before = core.read_namespace("mailer").metadata.uid
+    hold = {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "e2e-hold", "finalizers": ["e2e.aks-platform/hold"]}}  # fmt: skip
+    core.create_namespaced_config_map("mailer", hold)
+    core.delete_namespace("mailer")  # as `kubectl delete ns mailer --wait=false`
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "devenv.dev", "up"], cwd=ROOT, env=dev.run_env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    seen: list[str] = []
+    released = False
+    assert runner.stdout is not None
+    try:
+        for line in runner.stdout:
+            seen.append(line)
+            if "namespace mailer is being deleted: waiting" in line:
+                core.patch_namespaced_config_map("e2e-hold", "mailer", {"metadata": {"finalizers": None}})
+                released = True
+        runner.wait(timeout=300)
+    finally:
+        if not released:  # the run did not wait: let the namespace go all the same
+            core.patch_namespaced_config_map("e2e-hold", "mailer", {"metadata": {"finalizers": None}})
+    output = "".join(seen)
+    assert runner.returncode == 0 and released, output[-4000:]
+    namespace = core.read_namespace("mailer")
+    assert namespace.metadata.uid != before and namespace.metadata.deletion_timestamp is None
+    wait_for(
+        lambda: (apps.read_namespaced_deployment_status("worker", "mailer").status.available_replicas or 0) >= 1,
+        "the mailer worker available again",
+    )
+
+
 def test_a_stopped_api_server_gives_a_clear_error_in_seconds_and_cluster_up_resumes_it(dev: Deployment) -> None:
     import signal
 
-    pid = int((Path(dev.run_env["LOCAL_CLUSTER_DIR"]) / "pids" / "kube-apiserver.pid").read_text())
+    pid = dev.component_pid("kube-apiserver")
     os.kill(pid, signal.SIGSTOP)
     try:
         started = time.monotonic()
@@ -572,6 +664,28 @@ def test_a_stopped_api_server_gives_a_clear_error_in_seconds_and_cluster_up_resu
     assert "kube-apiserver was stopped: resumed it" in resumed
 
 
+def test_a_stopped_etcd_fails_the_pre_check_in_seconds_naming_etcd_and_cluster_up_resumes_it(dev: Deployment) -> None:
+    """Issue 23, item 8: with etcd dead the API server still answers /version, so the
+    pre-check passed and the run failed after 35 s with a timeout naming neither etcd nor
+    the fix. The pre-check reads a stored object."""
+    import signal
+
+    pid = dev.component_pid("etcd")
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        result = dev.make_dev("preview")
+        elapsed = time.monotonic() - started
+    finally:
+        resumed = dev.cluster("up")
+    print(f"make dev preview with etcd stopped: refused in {elapsed:.1f} s")
+    assert result.returncode == 3, result.stdout[-3000:] + result.stderr[-2000:]
+    assert elapsed < 30, elapsed
+    assert "cannot read a stored object" in result.stdout and "etcd" in result.stdout, result.stdout[-2000:]
+    assert "`make cluster-up` starts or resumes etcd" in result.stdout
+    assert "etcd was stopped: resumed it" in resumed
+
+
 def test_an_api_server_outage_of_more_than_a_minute_heals_with_cluster_up_and_make_dev(dev: Deployment) -> None:
     """The API server and kwok stop for longer than the node controller's grace period:
     when the API server is back, the controller marks the nodes and every pod NotReady.
@@ -581,8 +695,7 @@ def test_an_api_server_outage_of_more_than_a_minute_heals_with_cluster_up_and_ma
     result = dev.make_dev("up")  # the starting point: everything deployed and available
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     core, apps, _ = dev.api()
-    pids = Path(dev.run_env["LOCAL_CLUSTER_DIR"]) / "pids"
-    apiserver, kwok = (int((pids / f"{name}.pid").read_text()) for name in ("kube-apiserver", "kwok"))
+    apiserver, kwok = (dev.component_pid(name) for name in ("kube-apiserver", "kwok"))
     os.kill(kwok, signal.SIGSTOP)  # the nodes stop reporting ...
     os.kill(apiserver, signal.SIGSTOP)  # ... and nothing answers
     try:
@@ -627,8 +740,7 @@ def test_after_an_outage_of_more_than_a_minute_make_dev_alone_converges(dev: Dep
     kwok reports again is a race; `make dev` converges either way, in bounded time."""
     import signal
 
-    pids = Path(dev.run_env["LOCAL_CLUSTER_DIR"]) / "pids"
-    stopped = [int((pids / f"{name}.pid").read_text()) for name in ("kwok", "kube-apiserver")]
+    stopped = [dev.component_pid(name) for name in ("kwok", "kube-apiserver")]
     for pid in stopped:
         os.kill(pid, signal.SIGSTOP)
     time.sleep(OUTAGE_SECONDS)
@@ -664,6 +776,122 @@ def test_the_dev_hint_for_a_secret_is_a_command_that_works(dev: Deployment) -> N
     assert dev.pulumi("config", "get", "datadogApiKey").stdout.strip() == DATADOG_KEY
     stored = (dev.workdir / "Pulumi.dev.yaml").read_text()
     assert "secure:" in stored and DATADOG_KEY not in stored
+
+
+PLANTED = "e2e-planted-plain-value-3b9d"
+
+
+def test_a_plain_secret_is_refused_and_reaches_no_secret_no_state_and_no_history(
+    dev: Deployment, tmp_path: Path
+) -> None:
+    """Issue 23, item 1, on a fresh checkout (its own state, this cluster): a plain
+    `serviceSecrets` value next to one `make dev` generates (encrypted) made the whole key
+    secret to pulumi, and the plain value reached the Kubernetes Secret and the state's
+    history file. It is refused with one line, before anything is written or deployed."""
+    import yaml
+
+    stack = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
+    job = {"name": "load", "schedule": "0 3 * * *", "command": ["true"], "image": "ghcr.io/example-org/etl:2.0.1"}
+    stack["config"]["platform:services"] = {
+        "admin": {"enabled": False},
+        "plainsvc": {"team": "data", "secretEnv": ["TOKEN", "OTHER"], "jobs": [job]},
+    }
+    stack["config"]["platform:serviceSecrets"] = {"plainsvc": {"TOKEN": PLANTED}}  # OTHER: make dev generates it
+    stack_file = tmp_path / "Pulumi.dev.yaml"
+    stack_file.write_text(yaml.safe_dump(stack, sort_keys=False))
+    local = tmp_path / "local"
+    env = {**dev.run_env, "DEV_LOCAL_DIR": str(local), "DEV_STACK_FILE": str(stack_file)}
+    core, _, _ = dev.api()
+    try:
+        started = time.monotonic()
+        result = subprocess.run([sys.executable, "-m", "devenv.dev", "up"], cwd=ROOT, env=env,
+                                capture_output=True, text=True, timeout=600)  # fmt: skip
+        elapsed = time.monotonic() - started
+        output = result.stdout + result.stderr
+        leaks = [str(p.relative_to(local)) for p in local.rglob("*")
+                 if p.is_file() and not p.is_symlink() and PLANTED.encode() in p.read_bytes()]  # fmt: skip
+        leaks += [
+            f"Secret {secret.metadata.namespace}/{secret.metadata.name}"
+            for secret in core.list_secret_for_all_namespaces().items
+            if any(PLANTED.encode() in base64.b64decode(value) for value in (secret.data or {}).values())
+        ]
+        namespaces = {n.metadata.name for n in core.list_namespace().items}
+        print(f"plain secret: exit {result.returncode} in {elapsed:.2f} s; the value found in: {leaks or 'nothing'}")
+        assert result.returncode == 2, output[-3000:]
+        assert not leaks, leaks
+        assert "plainsvc" not in namespaces
+        (line,) = [line for line in output.splitlines() if "platform:serviceSecrets.plainsvc.TOKEN" in line]
+        assert "is stored in plain text: delete it from" in line and str(stack_file) in line
+        assert PLANTED not in output and elapsed < 2.0, elapsed
+    finally:
+        if "plainsvc" in {n.metadata.name for n in core.list_namespace().items}:
+            core.delete_namespace("plainsvc")
+
+
+def _bad_stack_files(dev: Deployment) -> dict[str, tuple[str, str]]:
+    """Each kind of bad input as the full text of the stack file this suite uses, and its key."""
+    import yaml
+
+    dev.write_stack_file()
+    good = dev.stack_file.read_text()
+    config = yaml.safe_load(good)
+
+    def changed(services: dict | None = None, **keys: object) -> str:
+        from settings.loader import deep_merge
+
+        changed = {"config": deep_merge(config["config"], {"platform:services": services or {}, **keys})}
+        return yaml.safe_dump(changed, sort_keys=False)
+
+    def web_image(image: str) -> str:
+        return changed({"admin": {"web": {"app": {"image": image}}}})
+
+    long_job = "nightly-load-of-the-warehouse-from-every-region-at-three"
+    return {
+        "upper case and a space in an image": (web_image("ghcr.io/Example-Org/Admin App:1.8.2"),
+                                               "platform:services.admin.web.app.image"),
+        "a full-width digit in an image tag": (web_image("ghcr.io/example-org/admin-app:1.8.\uff12"),
+                                               "platform:services.admin.web.app.image"),
+        "a job name longer than a CronJob name": (
+            changed({"etl": {"jobs": [{"name": long_job, "schedule": "0 3 * * *", "command": ["true"]}]}}),
+            f"platform:services.etl.jobs[name={long_job}].name"),
+        "a trailing newline in a job name": (
+            changed({"etl": {"jobs": [{"name": "nightly-load\n", "schedule": "0 3 * * *", "command": ["true"]}]}}),
+            "platform:services.etl.jobs[name='nightly-load\\n'].name"),
+        "a service written twice": (good.replace("  platform:services:\n", "  platform:services:\n    mailer:\n"
+                                                 "      enabled: false\n", 1), "platform:services.mailer at lines"),
+        "a plain secret in the file": (changed(**{"platform:serviceSecrets": {"admin": {"DATABASE_URL": PLANTED}}}),
+                                       "platform:serviceSecrets.admin.DATABASE_URL"),
+    }  # fmt: skip
+
+
+def test_bad_inputs_are_refused_in_under_two_seconds_and_leave_the_state_as_it_was(dev: Deployment) -> None:
+    """Issue 23, items 1 and 7: each kind of bad input is refused before anything runs,
+    with one line naming the key (and the file), in under 2 s; nothing is deployed and no
+    file of the state (checkpoint, backups, history) or the project copy changes. Before,
+    the image was deployed, the job failed mid-update, the duplicate and the plain secret
+    were silently dropped."""
+    _, apps, batch = dev.api()
+    before = _state_digest(dev)
+    web = apps.read_namespaced_deployment("web", "admin").metadata.generation  # its spec, not its status
+    timings = {}
+    try:
+        for kind, (text, key) in _bad_stack_files(dev).items():
+            dev.stack_file.write_text(text)
+            started = time.monotonic()
+            result = dev.make_dev("up")
+            timings[kind] = time.monotonic() - started
+            output = result.stdout + result.stderr
+            assert result.returncode == 2, (kind, output[-3000:])
+            named = [line for line in output.splitlines() if key in line]
+            assert len(named) == 1 and "Traceback" not in output and PLANTED not in output, (kind, output)
+            assert str(dev.stack_file) in named[0] or str(dev.stack_file) in output.splitlines()[0], (kind, output)
+            assert timings[kind] < 2.0, (kind, timings[kind])
+    finally:
+        dev.write_stack_file()
+        print("refused in: " + "; ".join(f"{kind} {seconds:.2f} s" for kind, seconds in timings.items()))
+    assert _state_digest(dev) == before
+    assert apps.read_namespaced_deployment("web", "admin").metadata.generation == web
+    assert [c.metadata.name for c in batch.list_namespaced_cron_job("etl").items] == ["nightly-load"]
 
 
 def test_state_holds_no_secret_in_plain_text(dev: Deployment) -> None:
@@ -805,7 +1033,9 @@ def test_three_first_runs_at_once_all_succeed_with_the_installed_pulumi(fresh: d
         assert "== summary ==" in output and "not converged" not in output, output[-3000:]
         assert "already exists" not in output and "currently locked" not in output, output[-3000:]
         assert "using the installed pulumi v" in output and f"({plugin})" in output, output[:3000]
-        assert "building or reusing the pinned toolchain: cluster " in output, output[:3000]
+        # Only the cluster's part of the toolchain: already built (reused), or built without pulumi.
+        toolchain = next(line for line in output.splitlines() if "the pinned toolchain: " in line)
+        assert "reusing the pinned toolchain: cluster" in toolchain or "pulumi" not in toolchain, output[:3000]
     # The engine ran the plugin from the cache the runner chose (its "from $PATH" notice names it).
     assert any(f"pulumi-resource-kubernetes from $PATH at {plugin}" in output for output in outputs), outputs[0][-3000:]
     assert sum("waiting for another run that is changing the dev stack" in o for o in outputs) >= 1, outputs

@@ -10,14 +10,15 @@ from pydantic import Field, model_validator
 from settings.base import Model
 from settings.types import Cidr
 
-_HOST = re.compile(r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+# Matched whole and ASCII-only (see settings/types.py): `$` would let a trailing newline through.
+_HOST = re.compile(r"(?=.{1,253}\Z)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}", re.ASCII)
 # https://<vault>.vault.azure.net/certificates/<name>[/<version>]: the form the
 # add-on reads (AKSDOCS articles/aks/app-routing-dns-ssl.md l.103-110,
 # MicrosoftDocs/azure-aks-docs @ fb060abe). Without a version it tracks the latest.
 _CERTIFICATE_URI = re.compile(
     r"^https://[a-zA-Z0-9-]{3,24}\.vault\.azure\.net/certificates/[a-zA-Z0-9-]{1,127}(/[0-9a-f]{32})?$"
 )
-_CERTIFICATE_NAME = re.compile(r"^[a-zA-Z0-9-]{1,127}$")
+_CERTIFICATE_NAME = re.compile(r"[a-zA-Z0-9-]{1,127}", re.ASCII)
 
 
 class IngressTls(Model):
@@ -40,9 +41,9 @@ class IngressTls(Model):
         """Exactly one of `certificateName` and `certificateUri`."""
         if (self.certificate_name is None) == (self.certificate_uri is None):
             raise ValueError("give exactly one of `certificateName` and `certificateUri`")
-        if self.certificate_name is not None and not _CERTIFICATE_NAME.match(self.certificate_name):
+        if self.certificate_name is not None and not _CERTIFICATE_NAME.fullmatch(self.certificate_name):
             raise ValueError(f"{self.certificate_name!r} is not a Key Vault certificate name (letters, digits, '-')")
-        if self.certificate_uri is not None and not _CERTIFICATE_URI.match(self.certificate_uri):
+        if self.certificate_uri is not None and not _CERTIFICATE_URI.fullmatch(self.certificate_uri):
             raise ValueError(
                 f"{self.certificate_uri!r} is not a certificate URI like 'https://<vault>.vault.azure.net/certificates/<name>'"
             )
@@ -64,6 +65,6 @@ class WebIngress(Model):
     @model_validator(mode="after")
     def _host_is_dns_name(self) -> WebIngress:
         """`host` is a DNS name (no scheme, port or path)."""
-        if not _HOST.match(self.host):
+        if not _HOST.fullmatch(self.host):
             raise ValueError(f"host {self.host!r} is not a lower-case DNS name like 'admin.example.com'")
         return self

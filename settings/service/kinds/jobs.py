@@ -10,13 +10,13 @@ from pydantic import Field
 
 from settings.base import Model
 from settings.service.workload import AppResources, Footprint, pod_footprint
-from settings.types import CronSchedule, EnvVarName, K8sName, PinnedImage, TimeZone
+from settings.types import CronJobName, CronSchedule, EnvVarName, PinnedImage, TimeZone
 
 
 class BatchJobSpec(Model):
     """One CronJob of a service."""
 
-    name: K8sName = Field(description="Job name, unique within the service.")
+    name: CronJobName = Field(description="Job name, unique within the service; its CronJob's name.")
     schedule: CronSchedule = Field(description="5-field cron schedule, in timeZone.")
     time_zone: TimeZone = Field("Asia/Tokyo", description="IANA time zone the schedule is read in.")
     command: list[str] = Field(min_length=1, description="Command to run.")

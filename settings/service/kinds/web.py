@@ -16,7 +16,7 @@ from settings.service.workload import (
     deployment_peak,
     pod_footprint,
 )
-from settings.types import Cidr, EnvVarName, PinnedImage, Port, Quantity
+from settings.types import Cidr, EnvVarName, HttpPath, PinnedImage, Port, Quantity
 
 
 class NginxResources(Resources):
@@ -28,17 +28,15 @@ class NginxResources(Resources):
 class AppProbes(Model):
     """Readiness and liveness ask different questions, so they have different endpoints."""
 
-    readiness_path: str = Field(
+    readiness_path: HttpPath = Field(
         "/healthz",
-        pattern=r"^/",
         description=(
             "Answers 200 when the app can serve traffic. It may check dependencies (the database): "
             "failing takes the pod out of the Service, it never restarts anything."
         ),
     )
-    liveness_path: str = Field(
+    liveness_path: HttpPath = Field(
         "/livez",
-        pattern=r"^/",
         description=(
             "Answers 200 while the process itself works. It must never check a dependency: "
             "failing restarts the container, and a database outage would restart every pod at once."

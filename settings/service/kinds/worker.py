@@ -14,7 +14,7 @@ from settings.service.workload import (
     deployment_peak,
     pod_footprint,
 )
-from settings.types import EnvVarName, PinnedImage, Port
+from settings.types import EnvVarName, HttpPath, PinnedImage, Port
 
 
 class WorkerProbe(Model):
@@ -22,7 +22,7 @@ class WorkerProbe(Model):
     0 (`command`), or an HTTP health endpoint on a port no Service exposes."""
 
     command: list[str] = Field(default_factory=list, description="Run in the container; exit 0 means healthy.")
-    path: str | None = Field(None, pattern=r"^/", description="HTTP health path, served on `port`.")
+    path: HttpPath | None = Field(None, description="HTTP health path, served on `port`.")
     port: Port | None = Field(None, description="Port of the HTTP health endpoint.")
 
     @model_validator(mode="after")
