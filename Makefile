@@ -11,7 +11,7 @@ STACK ?= dev
 A ?= staging
 B ?= prod
 
-.PHONY: help setup system-deps tools dev env test unit e2e lint fmt cluster-up cluster-down cluster-status preview up destroy render diff bench scale docs registrations bootstrap adopt-bootstrap secrets-provider clean
+.PHONY: help setup system-deps tools dev env test unit e2e lint fmt cluster-up cluster-down cluster-status preview up destroy render diff bench scale upgrade-rehearsal docs registrations bootstrap adopt-bootstrap secrets-provider clean
 
 help: ## List the commands
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -112,6 +112,9 @@ diff: setup ## Show what differs between stacks A and B: typed config and manife
 
 bench: setup ## Evaluation time and peak memory per stack, beside the bare SDK imports
 	$(PY) -m offline.bench
+
+upgrade-rehearsal: setup tools ## The CVE day's node upgrade (surge, cordon, drain, remove) on real nodes under traffic; root (≈4 min)
+	$(PY) -m devenv.rehearsal
 
 scale: setup tools ## Dev loop at 1, 20 and 50 services through the real engine, on a private cluster (≈15 min)
 	$(PY) -m devenv.scale

@@ -34,6 +34,8 @@ COREDNS = "coredns"
 REAL_NODE_SELECTOR = {"platform/real-node": "true"}
 # What the real nodes carry (devenv/real_node.py REAL_NODE_TAINT), tolerated by the add-on pods.
 REAL_NODE_TOLERATION = {"key": "platform/real-node", "operator": "Equal", "value": "true", "effect": "NoSchedule"}
+# AKS's system pool taint: CoreDNS runs there on AKS, and tolerates it (a node tainted so).
+SYSTEM_POOL_TOLERATION = {"key": "CriticalAddonsOnly", "operator": "Exists"}
 
 
 def log(message: str) -> None:
@@ -193,7 +195,8 @@ def coredns_objects(network: NodeNetwork, image: str) -> list[dict]:
          "spec": {"replicas": 1, "selector": {"matchLabels": DNS_LABELS},
                   "template": {"metadata": {"labels": DNS_LABELS},
                                "spec": {"serviceAccountName": COREDNS, "dnsPolicy": "Default",
-                                        "nodeSelector": REAL_NODE_SELECTOR, "tolerations": [REAL_NODE_TOLERATION],
+                                        "nodeSelector": REAL_NODE_SELECTOR,
+                                        "tolerations": [REAL_NODE_TOLERATION, SYSTEM_POOL_TOLERATION],
                                         "containers": [container],
                                         "volumes": [{"name": "config", "configMap": {"name": COREDNS}}]}}}},
         {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "kube-dns", **meta},
@@ -233,7 +236,12 @@ def up(
     process starter (pid file, log)."""
     work.mkdir(parents=True, exist_ok=True)
     config = work / "kube-proxy.json"
-    config.write_text(json.dumps(kube_proxy_config(network, kubeconfig, "real-0", port_offset), indent=2))
+    wanted = json.dumps(kube_proxy_config(network, kubeconfig, "real-0", port_offset), indent=2)
+    # kube-proxy watches its config file and exits when it is written ("content of the proxy
+    # server's configuration file was updated": kubernetes v1.34.4 cmd/kube-proxy/app/server.go),
+    # so a `make dev` of a running cluster must not touch it.
+    if not config.exists() or config.read_text() != wanted:
+        config.write_text(wanted)
     start(KUBE_PROXY, network.command(str(tools_bin() / KUBE_PROXY), f"--config={config}"))
     start(
         KUBE_ROUTER, network.command(str(tools_bin() / KUBE_ROUTER), *kube_router_args(network, kubeconfig, "real-0"))

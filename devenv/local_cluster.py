@@ -550,7 +550,9 @@ def add_real_node(paths: Paths) -> str:
     nodes = _real_nodes(paths)
     if not nodes:
         raise SystemExit("no real node runs: start the cluster with `up --real-node` first")
-    node = real_node.RealNode(paths.real_node, NETWORK, max(n.index for n in nodes) + 1)
+    # The lowest free index: a replaced node's pod range and ports are free again.
+    index = min(set(range(len(nodes) + 1)) - {n.index for n in nodes})
+    node = real_node.RealNode(paths.real_node, NETWORK, index)
     _real_node_start(paths, node, images.build_all())
     _wait_nodes_ready(paths)
     return node.name

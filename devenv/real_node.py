@@ -399,7 +399,8 @@ def _pids_in_cgroups(node: RealNode) -> set[int]:
     for base in _cgroup_dirs(node):
         if base.exists():
             for procs in base.rglob("cgroup.procs"):
-                with contextlib.suppress(FileNotFoundError):  # the runtime removes pod cgroups meanwhile
+                # The runtime removes pod cgroups meanwhile: a vanished one reads as ENOENT or ENODEV.
+                with contextlib.suppress(FileNotFoundError, OSError):
                     pids |= {int(p) for p in procs.read_text().split()}
     return pids
 
@@ -436,7 +437,8 @@ def _rmdir_cgroup(path: Path, timeout: float = 5) -> None:
         except OSError:
             if time.time() > deadline:
                 raise
-            _kill_all({int(p) for p in (path / "cgroup.procs").read_text().split()})
+            with contextlib.suppress(OSError):  # going away meanwhile (ENOENT, ENODEV)
+                _kill_all({int(p) for p in (path / "cgroup.procs").read_text().split()})
             time.sleep(0.2)
 
 

@@ -12,11 +12,16 @@ from harness import ROOT
 
 ENTRY_POINTS = [
     "offline.render", "offline.diff", "offline.bench", "offline.registrations", "settings.reference",
-    "devenv.dev", "devenv.local_cluster", "devenv.images", "devenv.scale", "devenv.forwarder",
+    "devenv.dev", "devenv.local_cluster", "devenv.images", "devenv.scale", "devenv.forwarder", "devenv.rehearsal",
 ]  # fmt: skip
 # Programs that are not a person's commands: the engine starts the language host with its own
 # arguments, and the stand-ins run inside images under the names of the programs they replace.
-NOT_COMMANDS = {"toolchain.language_host", "devenv.standin.server", "devenv.standin.datadog"}
+NOT_COMMANDS = {
+    "toolchain.language_host",
+    "devenv.standin.server",
+    "devenv.standin.datadog",
+    "devenv.standin.load_client",
+}
 
 
 def test_every_entry_point_is_listed() -> None:

@@ -43,9 +43,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +51,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from devenv import traffic
 from devenv.node_network import NodeNetwork
 from harness import pod_ready, wait_for
 
@@ -65,7 +64,6 @@ NODE = "real-0"
 # The ingress controller's namespace in the dev stack (local.ingressControllerNamespace): the
 # only one whose pods the web app's NetworkPolicy admits. The tests' client pod runs there.
 CLIENT_NS = "ingress-nginx"
-CLIENT = "load-client"
 # A second service, to show one service's pods cannot reach another's.
 PEER = "peer"
 # Declared egress of the admin service in this suite: a port on the tests' outside hosts
@@ -94,11 +92,8 @@ DATADOG_NS = "datadog"
 REQUEST_INTERVAL_SECONDS = 0.02
 # Concurrent request loops: enough traffic that a sub-second gap in service shows as failures.
 SENDERS = 4
-# Hard bounds on the request loops, whatever a test waits for: they run in a pod of this
-# run's own cluster and send only to its Services (its network namespace, made by the
-# run), and stop by themselves after this many requests or seconds.
-MAX_REQUESTS = 40_000
-MAX_TRAFFIC_SECONDS = 240
+# The request loops' hard bounds are devenv/traffic.py's: they send only to this run's own
+# cluster (its network namespace) and stop by themselves.
 
 pytestmark = pytest.mark.e2e
 
@@ -209,11 +204,18 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     )
     cluster.write_stack_file()
     try:
+        # Two real nodes, as AKS's pools have at least two: the cluster and its first real
+        # node, then a second one, before the dev runner deploys onto both.
+        for command in (("up", "--real-node"), ("add-real-node",)):
+            started = cluster.cluster(*command)
+            assert started.returncode == 0, _tail(started)
         result, seconds = cluster.dev_up()
         print(f"\nfirst `devenv.dev up` (cluster, real node, data plane, images, pulumi up): {seconds:.0f}s")
         assert result.returncode == 0, _tail(result)
-        wait_for(lambda: len(_ready_web_pods(cluster)) == 2, "2 ready web pods on the real node", timeout=120)
-        _start_client_pod(cluster)
+        wait_for(lambda: len(_ready_web_pods(cluster)) == 2, "2 ready web pods on the real nodes", timeout=120)
+        from devenv.traffic import start_client
+
+        start_client(cluster.api()[0].api_client, CLIENT_NS, IMAGES["app"], node=NODE)
         yield cluster
     finally:
         stopped = cluster.cluster("down")
@@ -234,83 +236,25 @@ def _exec(
     cluster: Cluster, pod: str, container: str, command: list[str], namespace: str = NS, timeout: float = 30
 ) -> tuple[int, str]:
     """Run `command` in the container through the API server and the kubelet; (exit code, output)."""
-    from kubernetes.stream import stream
+    from devenv.traffic import exec_in
 
-    core, _, _, _ = cluster.api()
-    client = stream(
-        core.connect_get_namespaced_pod_exec, pod, namespace, container=container, command=command,
-        stderr=True, stdout=True, stdin=False, tty=False, _preload_content=False,
-    )  # fmt: skip
-    client.run_forever(timeout=timeout)
-    code = client.returncode  # from the error channel, before the output is read (reading clears the channels)
-    output = client.read_channel(1) + client.read_channel(2)
-    client.close()
-    return code, output
-
-
-def _start_client_pod(cluster: Cluster) -> None:
-    """The pod the request loops run in: in the ingress controller's namespace, on the
-    real node, with tests/e2e/load_client.py from a ConfigMap."""
-    from devenv.dataplane import REAL_NODE_SELECTOR, REAL_NODE_TOLERATION
-
-    core, _, _, _ = cluster.api()
-    core.create_namespace({"metadata": {"name": CLIENT_NS}})
-    script = (Path(__file__).parent / "load_client.py").read_text()
-    core.create_namespaced_config_map(CLIENT_NS, {"metadata": {"name": CLIENT}, "data": {"load_client.py": script}})
-    core.create_namespaced_pod(CLIENT_NS, {
-        "metadata": {"name": CLIENT, "labels": {"app": CLIENT}},
-        "spec": {
-            "nodeSelector": REAL_NODE_SELECTOR, "tolerations": [REAL_NODE_TOLERATION],
-            "terminationGracePeriodSeconds": 0,
-            "containers": [{"name": "client", "image": IMAGES["app"], "imagePullPolicy": "Never",
-                            "command": ["python3", "-c", "import time; time.sleep(10**9)"],
-                            "volumeMounts": [{"name": "load", "mountPath": "/load"}]}],
-            "volumes": [{"name": "load", "configMap": {"name": CLIENT}}],
-        },
-    })  # fmt: skip
-    wait_for(lambda: pod_ready(core.read_namespaced_pod(CLIENT, CLIENT_NS)), "the client pod", timeout=60)
+    return exec_in(cluster.api()[0].api_client, pod, namespace, container, command, timeout)
 
 
 def _service_url(cluster: Cluster, service: str = "web", namespace: str = NS, path: str = "/") -> str:
-    core, _, _, _ = cluster.api()
-    svc = core.read_namespaced_service(service, namespace)
-    return f"http://{svc.spec.cluster_ip}:{svc.spec.ports[0].port}{path}"
+    from devenv.traffic import service_url
+
+    return service_url(cluster.api()[0].api_client, service, namespace, path)
 
 
-class ServiceClient:
-    """The ingress controller's part: a pod of its namespace sends a steady stream of
-    requests to the web Service's ClusterIP (tests/e2e/load_client.py), through
-    kube-proxy and the policy engine; counts answers per pod and failures."""
+def ServiceClient(cluster: Cluster, path: str = "/", senders: int = SENDERS):  # type: ignore[no-untyped-def]  # noqa: N802
+    """The ingress controller's part (devenv/traffic.py): the client pod of its namespace sends
+    a steady stream of requests to the web Service's ClusterIP, through kube-proxy and the
+    policy engine; counts answers per pod and failures."""
+    from devenv.traffic import Traffic
 
-    def __init__(self, cluster: Cluster, path: str = "/", senders: int = SENDERS) -> None:
-        self._cluster = cluster
-        self._url = _service_url(cluster, path=path)
-        self._senders = senders
-        self._stop_file = f"/tmp/stop-{time.monotonic_ns()}"
-        self._output = ""
-        self._thread = threading.Thread(target=self._run)
-        self.served: Counter[str] = Counter()
-        self.failures: list[str] = []
-        self.seconds = 0.0
-
-    def _run(self) -> None:
-        command = ["python3", "/load/load_client.py", self._url, self._stop_file, str(self._senders),
-                   str(REQUEST_INTERVAL_SECONDS), str(MAX_TRAFFIC_SECONDS), str(MAX_REQUESTS)]  # fmt: skip
-        _, self._output = _exec(self._cluster, CLIENT, "client", command, CLIENT_NS, timeout=MAX_TRAFFIC_SECONDS + 30)
-
-    def __enter__(self) -> ServiceClient:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        _exec(self._cluster, CLIENT, "client", ["touch", self._stop_file], CLIENT_NS)
-        self._thread.join()
-        result = json.loads(self._output.strip().splitlines()[-1])
-        self.served, self.failures, self.seconds = Counter(result["served"]), result["failures"], result["seconds"]
-
-    @property
-    def total(self) -> int:
-        return sum(self.served.values()) + len(self.failures)
+    api = cluster.api()[0].api_client
+    return Traffic(api, CLIENT_NS, _service_url(cluster, path=path), senders, REQUEST_INTERVAL_SECONDS)
 
 
 def _restart_rollout(cluster: Cluster, reason: str) -> None:
@@ -345,7 +289,8 @@ def _rollout_under_traffic(cluster: Cluster, reason: str) -> ServiceClient:
 
 
 def test_the_engine_runs_the_dev_stack_on_the_real_node_with_the_local_images(real: Cluster) -> None:
-    """What the settings ask for reached the live objects through `pulumi up`."""
+    """What the settings ask for reached the live objects through `pulumi up`, and the web
+    app's pods are spread over both real nodes."""
     from devenv.real_node import REAL_NODE_LABEL, REAL_NODE_TAINT
 
     _, apps, batch, _ = real.api()
@@ -356,17 +301,21 @@ def test_the_engine_runs_the_dev_stack_on_the_real_node_with_the_local_images(re
         assert {c.image_pull_policy for c in spec.containers} == {"Never"}
         assert spec.node_selector == {REAL_NODE_LABEL: "true"}
         assert [t.key for t in spec.tolerations if t.effect == REAL_NODE_TAINT["effect"]] == [REAL_NODE_LABEL]
-    assert {spec.node_name for spec in pods} == {NODE}, "a web pod is not on the real node"
+    # Two pods, two real nodes: the stack's topology spread (by hostname) put one on each.
+    assert sorted(spec.node_name for spec in pods) == ["real-0", "real-1"], "the web pods are not spread"
     assert len(crons) == 2
 
 
 # ------------------------------------------------------- Datadog, as stand-ins
 
 
-def _datadog_pod_on_the_real_node(cluster: Cluster, name: str) -> V1Pod | None:
+def _datadog_pod_on_the_real_node(cluster: Cluster, name: str, node: str | None = None) -> V1Pod | None:
+    """The Datadog pod `name` on `node`, or on any real node (the Cluster Agent's one pod
+    lands on either; the agent DaemonSet has one on each)."""
     core, _, _, _ = cluster.api()
     pods = core.list_namespaced_pod(DATADOG_NS, label_selector=f"app.kubernetes.io/name={name}").items
-    return next((p for p in pods if p.spec.node_name == NODE and p.metadata.deletion_timestamp is None), None)
+    on = (lambda n: n == node) if node else (lambda n: (n or "").startswith("real-"))
+    return next((p for p in pods if on(p.spec.node_name) and p.metadata.deletion_timestamp is None), None)
 
 
 def _probe(cluster: Cluster, pod: V1Pod, port: int, path: str) -> tuple[int, str]:
@@ -448,7 +397,7 @@ def test_without_its_health_port_the_agent_stays_unready_with_refused_probes(rea
     try:
         pod = wait_for(
             lambda: (
-                (p := _datadog_pod_on_the_real_node(real, "datadog-agent"))
+                (p := _datadog_pod_on_the_real_node(real, "datadog-agent", NODE))
                 and not any(e.name == "DD_HEALTH_PORT" for e in p.spec.containers[0].env or [])
                 and p.status.container_statuses
                 and p.status.container_statuses[0].started is not None
@@ -471,7 +420,7 @@ def test_without_its_health_port_the_agent_stays_unready_with_refused_probes(rea
         apps.patch_namespaced_daemon_set("datadog-agent", DATADOG_NS, patch(saved))
         wait_for(
             lambda: (
-                (p := _datadog_pod_on_the_real_node(real, "datadog-agent"))
+                (p := _datadog_pod_on_the_real_node(real, "datadog-agent", NODE))
                 and any(e.name == "DD_HEALTH_PORT" for e in p.spec.containers[0].env or [])
                 and pod_ready(p)
             ),
@@ -590,7 +539,7 @@ def test_each_cronjob_runs_its_command_to_completion(real: Cluster) -> None:
         )
         assert status == 1
         (pod,) = _job_pods(real, job)
-        assert pod.spec.node_name == NODE, "the Job's pod did not run on the real node"
+        assert pod.spec.node_name in ("real-0", "real-1"), "the Job's pod did not run on a real node"
         command = cron.spec.job_template.spec.template.spec.containers[0].command
         assert core.read_namespaced_pod_log(pod.metadata.name, NS).strip() == f"ran {command[-1]}"
 
@@ -783,7 +732,8 @@ def test_app_pods_reach_the_datadog_agents_dogstatsd_and_trace_ports(real: Clust
     host = "datadog-agent.datadog.svc.cluster.local"
     send = "import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'e2e.dogstatsd:1|c', ({!r}, 8125))"
     _pod_python(real, pod, send.format(host))
-    agent = _datadog_pod_on_the_real_node(real, "datadog-agent")
+    # The one kube-proxy answers as real-0, so the node-local Service leads to real-0's agent.
+    agent = _datadog_pod_on_the_real_node(real, "datadog-agent", NODE)
     assert agent is not None
 
     def arrived() -> bool:
@@ -845,7 +795,7 @@ def test_the_kubelet_refuses_anonymous_callers(real: Cluster) -> None:
     )
     from_node = subprocess.run(real.network.command(sys.executable, "-c", code), capture_output=True, text=True)
     assert from_node.stdout.strip() == "401", from_node.stdout + from_node.stderr
-    assert _pod_python(real, CLIENT, code, CLIENT_NS, container="client") == "401"
+    assert _pod_python(real, traffic.CLIENT, code, CLIENT_NS, container="client") == "401"
 
 
 def _hpa_sample(cluster: Cluster, started: float) -> dict:
