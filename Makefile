@@ -64,7 +64,7 @@ test: setup lint unit ## Lint and run the unit tests (mocks; no cluster, no clou
 # manifests in tests/test_kube_score.py; without it that test is skipped with a warning, and fails under CI.
 unit: setup
 	KUBE_SCORE_BIN="$$(toolchain/build.sh kube-score | tail -n 1)/kube-score" \
-	  $(PY) -m pytest -m "not e2e" -n 2 --dist loadfile  # one worker per core; a module stays on one worker
+	  $(PY) -m pytest -m "not e2e" -n 3 --dist loadfile  # 3 workers on 2 cores: a third of the suite waits on subprocesses
 
 e2e: setup tools ## Run the end-to-end tests on a private local cluster
 	$(PY) -m pytest -m e2e
@@ -113,7 +113,7 @@ diff: setup ## Show what differs between stacks A and B: typed config and manife
 bench: setup ## Evaluation time and peak memory per stack, beside the bare SDK imports
 	$(PY) -m offline.bench
 
-upgrade-rehearsal: setup tools ## The CVE day's node upgrade (surge, cordon, drain, remove) on real nodes under traffic; root (≈4 min)
+upgrade-rehearsal: setup tools ## The CVE day's node upgrade (surge, cordon, drain, remove) on real nodes under traffic; root (≈2½ min)
 	$(PY) -m devenv.rehearsal
 
 scale: setup tools ## Dev loop at 1, 20 and 50 services through the real engine, on a private cluster (≈15 min)

@@ -225,6 +225,7 @@ def apply(api_client: Any, objects: list[dict]) -> None:
 def up(
     network: NodeNetwork,
     start: Callable[[str, list[str]], object],
+    stop: Callable[[str], object],
     api_client: Any,
     kubeconfig: Path,
     work: Path,
@@ -232,15 +233,17 @@ def up(
     port_offset: int,
 ) -> None:
     """Start kube-proxy, kube-router and metrics-server in the cluster's network, and put
-    CoreDNS and the metrics API into the cluster. `start(name, command)` is the cluster's
-    process starter (pid file, log)."""
+    CoreDNS and the metrics API into the cluster. `start(name, command)` and `stop(name)`
+    are the cluster's own (pid file, log)."""
     work.mkdir(parents=True, exist_ok=True)
     config = work / "kube-proxy.json"
     wanted = json.dumps(kube_proxy_config(network, kubeconfig, "real-0", port_offset), indent=2)
     # kube-proxy watches its config file and exits when it is written ("content of the proxy
-    # server's configuration file was updated": kubernetes v1.34.4 cmd/kube-proxy/app/server.go),
-    # so a `make dev` of a running cluster must not touch it.
+    # server's configuration file was updated": kubernetes v1.34.4 cmd/kube-proxy/app/options.go),
+    # so a `make dev` of a running cluster leaves an unchanged file alone, and a changed one is
+    # written with kube-proxy stopped, then started again below.
     if not config.exists() or config.read_text() != wanted:
+        stop(KUBE_PROXY)
         config.write_text(wanted)
     start(KUBE_PROXY, network.command(str(tools_bin() / KUBE_PROXY), f"--config={config}"))
     start(

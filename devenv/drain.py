@@ -138,12 +138,16 @@ def drain(
     left = pods_to_evict(core, node)
     if left:
         cordon(core, node, unschedulable=False)
-        note(f"drain of {node} timed out after {timeout:.0f}s; uncordoned it")
-        held = {f"{p.metadata.namespace}/{p.metadata.name}": _budgets_for(policy, p) for p in left}
+        note(f"drain of {node} timed out after {timeout:g}s; uncordoned it")
+
+        def why(pod: Any) -> str:
+            key = f"{pod.metadata.namespace}/{pod.metadata.name}"
+            if key not in waiting:  # evicted, still in its graceful termination
+                return f"{key} still terminating"
+            return f"{key} held by {', '.join(_budgets_for(policy, pod)) or 'no budget'}"
+
         raise DrainBlockedError(
-            f"drain of {node} did not finish in {timeout:.0f}s: "
-            + "; ".join(f"{pod} held by {', '.join(b) or 'no budget'}" for pod, b in held.items())
-            + f". {node} is schedulable again"
+            f"drain of {node} did not finish in {timeout:g}s: {'; '.join(map(why, left))}. {node} is schedulable again"
         )
     report.finished = clock()
     note(f"drained {node}")

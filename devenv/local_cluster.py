@@ -266,7 +266,19 @@ def _start(paths: Paths, name: str, args: list[str], command: list[str] | None =
     if stale := _stale_pid(paths, name):
         log(f"{name}: its pid file is stale ({stale}): not ours, left alone; starting {name}")
         _pid_file(paths, name).unlink(missing_ok=True)
+    if command is None:
+        binary = tools_bin() / name
+        if not binary.exists():
+            raise SystemExit(f"{binary} is missing: run toolchain/build.sh (make tools) first")
+        command = [str(binary), *args]
     pid = _pid(paths, name)
+    record = PidRecord.read(_pid_file(paths, name)) if pid else None
+    if record is not None and record.command != command:
+        # Started by an older version of this file, with other flags: what runs must be what
+        # this code asks for (a new flag, a new address), so it starts again with them.
+        log(f"{name} runs with other flags than this version sets: restarting it")
+        _stop(paths, name)
+        pid = None
     if pid and procs.state(pid) == "T":
         # Stopped (SIGSTOP, a suspended laptop shell): resume it rather than report it running.
         os.kill(pid, signal.SIGCONT)
@@ -275,11 +287,6 @@ def _start(paths: Paths, name: str, args: list[str], command: list[str] | None =
     if pid:
         log(f"{name} already running")
         return False
-    if command is None:
-        binary = tools_bin() / name
-        if not binary.exists():
-            raise SystemExit(f"{binary} is missing: run toolchain/build.sh (make tools) first")
-        command = [str(binary), *args]
     paths.logs.mkdir(parents=True, exist_ok=True)
     paths.pids.mkdir(parents=True, exist_ok=True)
     with open(paths.logs / f"{name}.log", "ab") as out:
@@ -342,7 +349,6 @@ def _apiserver_args(paths: Paths) -> list[str]:
     return [
         f"--etcd-servers=http://127.0.0.1:{ETCD_CLIENT_PORT}",
         "--bind-address=127.0.0.1",
-        "--advertise-address=127.0.0.1",
         f"--secure-port={API_PORT}",
         f"--tls-cert-file={c / 'apiserver.crt'}",
         f"--tls-private-key-file={c / 'apiserver.key'}",
@@ -477,6 +483,7 @@ def up(paths: Paths, nodes: int, real_node: bool = False) -> None:
     restarted = _start(paths, "etcd", _etcd_args(paths))
     restarted |= _start(paths, "kube-apiserver", _apiserver_args(paths))
     _wait_ready(f"https://127.0.0.1:{API_PORT}/readyz", tokens["admin"], ca, "kube-apiserver")
+    _refuse_another_service_range(paths)
     restarted |= _start(paths, "kube-controller-manager", _controller_manager_args(paths))
     restarted |= _start(paths, "kube-scheduler", _scheduler_args(paths))
     restarted |= _start(paths, "kwok", _kwok_args(paths))
@@ -488,6 +495,24 @@ def up(paths: Paths, nodes: int, real_node: bool = False) -> None:
     _wait_nodes_ready(paths)
     _restore_pod_readiness(paths, settle=SETTLE_SECONDS if existed and restarted else 0.0)
     log(f"ready: kubeconfig {paths.kubeconfig}, context {CONTEXT}, {len(existing_nodes(paths))} nodes")
+
+
+def _refuse_another_service_range(paths: Paths) -> None:
+    """A cluster made when the Service range was another keeps it: the API server never
+    updates the stored default ServiceCIDR (kubernetes v1.34.4 pkg/controlplane/controller/
+    defaultservicecidr/default_servicecidr_controller.go), and Services would get addresses
+    the real nodes' routes do not cover."""
+    from kubernetes import client
+
+    try:
+        stored = client.NetworkingV1Api(_api(paths).api_client).read_service_cidr("kubernetes").spec.cidrs
+    except Exception:
+        return  # not made yet: the controller makes it from the flag
+    if stored and list(stored) != [SERVICE_CIDR]:
+        raise SystemExit(
+            f"this local cluster was made with the Service range {', '.join(stored)}; this version uses "
+            f"{SERVICE_CIDR}: run `make cluster-down`, then `make dev` (the cluster's state starts afresh)"
+        )
 
 
 def _real_nodes(paths: Paths):  # type: ignore[no-untyped-def]
@@ -517,14 +542,15 @@ def _real_node_up(paths: Paths) -> None:
     built = images.build_all()
     NETWORK.up()
     _start(paths, API_RELAY, [], command=[sys.executable, "-m", "devenv.forwarder",
-                                          f"{NETWORK.host_ip}:{API_PORT}", f"127.0.0.1:{API_PORT}"])  # fmt: skip
+                                          f"{NETWORK.host_ip}:{API_PORT}", f"127.0.0.1:{API_PORT}",
+                                          NETWORK.host_veth])  # fmt: skip
     write_kubeconfig(_node_kubeconfig(paths), make_tokens(paths)["admin"], paths.certs / "ca.crt", host=NETWORK.host_ip)
     nodes = _real_nodes(paths) or [real_node.RealNode(paths.real_node, NETWORK, 0)]
     for node in nodes:
         _real_node_start(paths, node, built)
     coredns = next(ref for ref in built if "/coredns:" in ref)
-    dataplane.up(NETWORK, _start_process(paths), _api(paths).api_client, _node_kubeconfig(paths),
-                 paths.root / "data-plane", coredns, _OFFSET)  # fmt: skip
+    dataplane.up(NETWORK, _start_process(paths), lambda name: _stop(paths, name), _api(paths).api_client,
+                 _node_kubeconfig(paths), paths.root / "data-plane", coredns, _OFFSET)  # fmt: skip
     _wait(_dns_ready(paths), "CoreDNS to be ready on a real node; see `kubectl -n kube-system get pods`", timeout=90)
 
 
@@ -546,10 +572,13 @@ def _dns_ready(paths: Paths):  # type: ignore[no-untyped-def]
 def add_real_node(paths: Paths) -> str:
     """One more real node beside those running (the surge node of an upgrade)."""
     from devenv import images, real_node
+    from devenv.node_network import MAX_REAL_NODES
 
     nodes = _real_nodes(paths)
     if not nodes:
         raise SystemExit("no real node runs: start the cluster with `up --real-node` first")
+    if len(nodes) >= MAX_REAL_NODES:
+        raise SystemExit(f"{len(nodes)} real nodes run, the most a cluster's network holds: remove one first")
     # The lowest free index: a replaced node's pod range and ports are free again.
     index = min(set(range(len(nodes) + 1)) - {n.index for n in nodes})
     node = real_node.RealNode(paths.real_node, NETWORK, index)
@@ -573,15 +602,25 @@ def remove_real_node(paths: Paths, name: str) -> None:
 
 
 def _real_nodes_down(paths: Paths) -> None:
+    """Every step is tried, whatever an earlier one did; the first failure is raised at the end."""
     from devenv import dataplane, real_node
 
-    for name in dataplane.PROCESSES:
-        _stop(paths, name)
-    for node in _real_nodes(paths):
-        real_node.down(node, lambda process: _stop(paths, process))
-    _stop(paths, API_RELAY)
-    NETWORK.down()
-    real_node.remove_host_leftovers(paths.real_node)
+    steps = [
+        *((f"stop {name}", lambda name=name: _stop(paths, name)) for name in dataplane.PROCESSES),
+        *((f"{node.name} down", lambda node=node: real_node.down(node, lambda p: _stop(paths, p)))
+          for node in _real_nodes(paths)),
+        ("stop the API relay", lambda: _stop(paths, API_RELAY)),
+        ("the network down", NETWORK.down),
+        ("the host's directories", lambda: real_node.remove_host_leftovers(paths.real_node)),
+    ]  # fmt: skip
+    failures = []
+    for what, step in steps:
+        try:
+            step()
+        except (Exception, SystemExit) as err:
+            failures.append(f"{what}: {err}")
+    if failures:
+        raise SystemExit("; ".join(failures))
 
 
 def _wait(condition, what: str, timeout: float = 60) -> None:  # type: ignore[no-untyped-def]

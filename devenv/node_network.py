@@ -167,6 +167,13 @@ class NodeNetwork:
         self._guard()
 
     def _guard(self) -> None:
+        """Nothing a pod or a node process sends leaves the namespace but what must:
+        - forward: pods open no connection out of the bridge but to the API relay (the
+          `kubernetes` Service's endpoint); replies to the host's requests go back;
+        - input: pods reach no listener of the namespace itself (the kubelets, metrics-server),
+          but the tests' outside hosts (the block's top /28);
+        - output: node processes (and hostNetwork pods) reach the host only at the API relay."""
+        outside = f"10.254.{self.slot}.240/28"
         rules = f"""table inet aks-guard
 delete table inet aks-guard
 table inet aks-guard {{
@@ -175,6 +182,18 @@ table inet aks-guard {{
     iifname "{self.bridge}" oifname "{self.ns_veth}" ct state established,related accept
     iifname "{self.bridge}" oifname "{self.ns_veth}" ip daddr {self.host_ip} tcp dport {self.api_port} accept
     iifname "{self.bridge}" oifname != "{self.bridge}" drop
+  }}
+  chain input {{
+    type filter hook input priority -10; policy accept;
+    iifname "{self.bridge}" ct state established,related accept
+    iifname "{self.bridge}" ip daddr {outside} accept
+    iifname "{self.bridge}" drop
+  }}
+  chain output {{
+    type filter hook output priority -10; policy accept;
+    oifname "{self.ns_veth}" ct state established,related accept
+    oifname "{self.ns_veth}" ip daddr {self.host_ip} tcp dport {self.api_port} accept
+    oifname "{self.ns_veth}" drop
   }}
 }}
 """

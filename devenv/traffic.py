@@ -109,11 +109,17 @@ class Traffic:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
         exec_in(self._api, CLIENT, self._namespace, "client", ["touch", self._stop_file])
         self._thread.join()
+        if exc_type is not None:
+            return  # the block's own failure is the one to report
         result = json.loads(self._output.strip().splitlines()[-1])
         self.served, self.failures, self.seconds = Counter(result["served"]), result["failures"], result["seconds"]
+        if result["stopped_by"] != "stop-file":
+            # The loop ended on its own bound (MAX_SECONDS, MAX_REQUESTS) before the block did:
+            # what came after went unmeasured, so no count may be read as the whole.
+            raise RuntimeError(f"the traffic stopped by itself ({result['stopped_by']}) before the block ended")
 
     @property
     def total(self) -> int:

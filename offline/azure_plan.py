@@ -88,9 +88,27 @@ def changed(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
 
 
-def plan(type_: str, old: dict[str, Any], new: dict[str, Any]) -> tuple[str, list[str]]:
-    """('same' | 'update' | 'replace', the changed keys) for one resource, as the provider plans it."""
-    keys = changed(old, new)
+# The SDK whose provider these rules were read for: another version must be read again.
+PROVIDER_VERSION = "3.29.0"
+
+
+def _ignored(key: str, ignore_changes: list[str]) -> bool:
+    """Whether the engine drops this change before the provider sees it (`ignoreChanges`:
+    a path, `[*]` for any list index; a path also covers what lies below it)."""
+    pattern = _key(key)
+    for path in ignore_changes:
+        wanted = path.replace("[*]", "[]")
+        if pattern == wanted or pattern.startswith(f"{wanted}.") or pattern.startswith(f"{wanted}["):
+            return True
+    return False
+
+
+def plan(
+    type_: str, old: dict[str, Any], new: dict[str, Any], ignore_changes: list[str] | None = None
+) -> tuple[str, list[str]]:
+    """('same' | 'update' | 'replace', the changed keys) for one resource, as the provider plans it,
+    after the engine has dropped the changes `ignore_changes` names."""
+    keys = [k for k in changed(old, new) if not _ignored(k, ignore_changes or [])]
     if not keys:
         return "same", []
     replacing = replace_keys(type_, old) | replace_keys(type_, new)

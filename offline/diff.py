@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,16 +30,22 @@ def _lines(value: Any) -> list[str]:
     return yaml.safe_dump(value, sort_keys=True, default_flow_style=False).splitlines(keepends=True)
 
 
-def _manifests_by_path(stack: str) -> dict[str, list[str]]:
-    from offline.render import manifest_path, render_manifests
-
-    return {str(manifest_path(m)): _lines(m) for m in render_manifests(stack)}
+Render = Callable[[str], list[dict[str, Any]]]
 
 
-def stack_diff(a: str, b: str) -> str:
+def _manifests_by_path(stack: str, render: Render) -> dict[str, list[str]]:
+    from offline.render import manifest_path
+
+    return {str(manifest_path(m)): _lines(m) for m in render(stack)}
+
+
+def stack_diff(a: str, b: str, render: Render | None = None) -> str:
+    """`render` is offline.render's render_manifests unless a caller already holds the renders."""
+    if render is None:
+        from offline.render import render_manifests as render
     out = [f"### typed config: {a} -> {b}\n"]
     out += difflib.unified_diff(_lines(effective_config(a)), _lines(effective_config(b)), f"{a}/config", f"{b}/config")
-    left, right = _manifests_by_path(a), _manifests_by_path(b)
+    left, right = _manifests_by_path(a, render), _manifests_by_path(b, render)
     out.append(f"\n### manifests: {a} -> {b}\n")
     for path in sorted(set(left) | set(right)):
         if path not in right:

@@ -88,6 +88,6 @@ def test_a_drain_the_budget_holds_past_its_timeout_names_pod_and_budget_and_unco
     with pytest.raises(drain.DrainBlockedError) as blocked:
         drain.drain(None, "real-1", timeout=0.2, log=lambda line: None)
     assert str(blocked.value) == (
-        "drain of real-1 did not finish in 0s: admin/web-a held by admin/web. real-1 is schedulable again"
+        "drain of real-1 did not finish in 0.2s: admin/web-a held by admin/web. real-1 is schedulable again"
     )
     assert core.unschedulable is False

@@ -24,7 +24,11 @@ def _plans(stack: str, patch: dict) -> dict[str, tuple[str, list[str]]]:
     before, after = evaluate(stack), evaluate(stack, stack_file=patched_stack_file(stack, patch))
     assert {r.urn for r in before.resources} == {r.urn for r in after.resources}, "a resource appears or goes"
     old = {r.urn: r for r in before.resources if r.type in AKS_TYPES}
-    return {r.urn: plan(r.type, old[r.urn].inputs, r.inputs) for r in after.resources if r.type in AKS_TYPES}
+    return {
+        r.urn: plan(r.type, old[r.urn].inputs, r.inputs, r.ignore_changes)
+        for r in after.resources
+        if r.type in AKS_TYPES
+    }
 
 
 def _printed(plans: dict[str, tuple[str, list[str]]]) -> str:
@@ -53,26 +57,47 @@ def test_a_minor_version_bump_updates_the_cluster_and_its_pools_in_place(stack: 
 
 @pytest.mark.parametrize("stack", ["staging", "prod"])
 def test_the_node_os_channel_and_a_maintenance_window_change_in_place(stack: str) -> None:
-    channel = _plans(stack, {"platform:aks": {"nodeOsUpgradeChannel": "SecurityPatch"}})
-    assert {p for p, _ in channel.values()} == {"update", "same"}, _printed(channel)
-    window = _plans(
-        stack, {"platform:aks": {"maintenance": {"nodeOsUpgrade": {"dayOfWeek": "Tuesday", "startTime": "13:00"}}}}
-    )
-    updated = {urn.split("::")[-1]: keys for urn, (p, keys) in window.items() if p == "update"}
-    assert {p for p, _ in window.values()} == {"update", "same"}, _printed(window)
-    assert any("maintenanceWindow" in key for keys in updated.values() for key in keys), updated
+    """Both changes of a same-day node-OS patch (docs/operations.md), in one stack file edit."""
+    patch = {"nodeOsUpgradeChannel": "SecurityPatch", "maintenance": {"nodeOsUpgrade": {"dayOfWeek": "Tuesday"}}}
+    plans = _plans(stack, {"platform:aks": patch})
+    assert {p for p, _ in plans.values()} == {"update", "same"}, _printed(plans)
+    assert "autoUpgradeProfile.nodeOSUpgradeChannel" in _by_name(plans, "cluster")[1], _printed(plans)
+    window = _by_name(plans, "aksManagedNodeOSUpgradeSchedule")
+    assert window[0] == "update" and any("maintenanceWindow" in key for key in window[1]), _printed(plans)
 
 
-@pytest.mark.parametrize("stack", ["staging", "prod"])
-def test_the_rules_do_say_replace_where_the_provider_replaces(stack: str) -> None:
+def test_the_rules_do_say_replace_where_the_provider_replaces() -> None:
     """A pool's VM size and the cluster's Service range are replacements (replacement.go):
     the checks above would see one."""
-    pool = _plans(stack, {"platform:aks": {"userPools": [{"name": "user", "vmSize": "Standard_D8ds_v5"}]}})
+    pool = _plans("staging", {"platform:aks": {"userPools": [{"name": "user", "vmSize": "Standard_D8ds_v5"}]}})
     assert _by_name(pool, "pool-user")[0] == "replace", _printed(pool)
     network = _plans(
-        stack, {"platform:aks": {"network": {"serviceCidr": "172.17.0.0/16", "dnsServiceIp": "172.17.0.10"}}}
+        "staging", {"platform:aks": {"network": {"serviceCidr": "172.17.0.0/16", "dnsServiceIp": "172.17.0.10"}}}
     )
-    assert any(p == "replace" for urn, (p, _) in network.items() if "ManagedCluster" in urn), _printed(network)
+    assert _by_name(network, "cluster")[0] == "replace", _printed(network)
+
+
+def test_the_rules_were_read_for_the_provider_the_program_uses() -> None:
+    from importlib.metadata import version
+
+    from offline.azure_plan import PROVIDER_VERSION
+
+    assert version("pulumi_azure_native") == PROVIDER_VERSION, (
+        "pulumi_azure_native moved: read provider/pkg/gen/replacement.go forceNewMap again "
+        "and update offline/azure_plan.py"
+    )
+
+
+def test_an_ignored_change_is_no_change() -> None:
+    """The engine drops what ignoreChanges names before the provider diffs: a node count the
+    autoscaler owns is no update (agentPoolProfiles[*].count)."""
+    old = {"agentPoolProfiles": [{"name": "system", "count": 2}]}
+    new = {"agentPoolProfiles": [{"name": "system", "count": 5}]}
+    assert plan("azure-native:containerservice:ManagedCluster", old, new) == ("update", ["agentPoolProfiles[0].count"])
+    assert plan("azure-native:containerservice:ManagedCluster", old, new, ["agentPoolProfiles[*].count"]) == (
+        "same",
+        [],
+    )
 
 
 def test_the_plan_of_unchanged_inputs_is_same() -> None:

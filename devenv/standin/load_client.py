@@ -6,7 +6,9 @@ NetworkPolicy engine, on real packets.
     python3 load_client.py URL STOP_FILE SENDERS INTERVAL MAX_SECONDS MAX_REQUESTS
 
 Stops by itself after MAX_SECONDS or MAX_REQUESTS, or when STOP_FILE appears; then
-prints one JSON line: {"served": {body: count}, "failures": [...], "seconds": s}.
+prints one JSON line: {"served": {body: count}, "failures": [...], "seconds": s,
+"stopped_by": "stop-file" | "deadline" | "max-requests"}: a caller whose loop stopped on its
+own bound before the caller's event ended measured less than it meant to.
 Standard library only: it runs in the admin-app stand-in image (devenv/images.py)."""
 
 from __future__ import annotations
@@ -51,7 +53,14 @@ def main(argv: list[str]) -> int:
         thread.start()
     for thread in threads:
         thread.join()
-    print(json.dumps({"served": served, "failures": failures, "seconds": round(time.monotonic() - started, 1)}))
+    if os.path.exists(stop_file):
+        stopped_by = "stop-file"
+    elif time.monotonic() >= deadline:
+        stopped_by = "deadline"
+    else:
+        stopped_by = "max-requests"
+    seconds = round(time.monotonic() - started, 1)
+    print(json.dumps({"served": served, "failures": failures, "seconds": seconds, "stopped_by": stopped_by}))
     return 0
 
 
