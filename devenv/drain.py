@@ -8,6 +8,10 @@ eviction API, so PodDisruptionBudgets decide which pod may go when.
   evict pod as it would violate the pod's disruption budget") is asked again every
   5 seconds, as k8s.io/kubectl pkg/drain/drain.go does (v0.34.4, evictPods: a 429 waits
   5 s and retries until the global timeout).
+- `grace_period_seconds`, when given, goes into each eviction's DeleteOptions and
+  overrides the pod's own terminationGracePeriodSeconds, as `kubectl drain --grace-period`
+  does (pkg/drain/drain.go v0.34.4, makeDeleteOptions). AKS never sets it; the rehearsal's
+  loss experiment does, to cut the preStop window.
 - Past the timeout the drain stops, the node is uncordoned (AKS's
   undrainableNodeBehavior "Schedule": the node takes pods again), and the error names
   the pods still there and the budgets that held them."""
@@ -63,12 +67,14 @@ def pods_to_evict(core: Any, node: str) -> list[Any]:
     return [p for p in pods if _evictable(p)]
 
 
-def _evict(core: Any, pod: Any) -> tuple[bool, str]:
+def _evict(core: Any, pod: Any, grace_period_seconds: int | None = None) -> tuple[bool, str]:
     """(evicted, why not): True when the API accepted the eviction or the pod is gone."""
     from kubernetes.client.exceptions import ApiException
 
-    body = {"apiVersion": "policy/v1", "kind": "Eviction",
+    body: dict[str, Any] = {"apiVersion": "policy/v1", "kind": "Eviction",
             "metadata": {"name": pod.metadata.name, "namespace": pod.metadata.namespace}}  # fmt: skip
+    if grace_period_seconds is not None:
+        body["deleteOptions"] = {"gracePeriodSeconds": grace_period_seconds}
     try:
         core.create_namespaced_pod_eviction(pod.metadata.name, pod.metadata.namespace, body)
         return True, ""
@@ -106,6 +112,7 @@ def drain(
     timeout: float = 300.0,
     clock: Callable[[], float] = time.monotonic,
     log: Callable[[str], None] = print,
+    grace_period_seconds: int | None = None,
 ) -> DrainReport:
     """Cordon `node`, evict its pods (retrying what budgets refuse), wait until they are
     gone. On timeout: uncordon, raise DrainBlockedError naming the pods and the budgets."""
@@ -124,7 +131,7 @@ def drain(
     waiting = {f"{p.metadata.namespace}/{p.metadata.name}": p for p in pods_to_evict(core, node)}
     while waiting and time.monotonic() < deadline:
         for key, pod in list(waiting.items()):
-            evicted, why = _evict(core, pod)
+            evicted, why = _evict(core, pod, grace_period_seconds)
             if evicted:
                 note(f"evicted {key}")
                 del waiting[key]

@@ -28,6 +28,7 @@ class FakeCore:
     def __init__(self, pods: list[Any], refuse: int) -> None:
         self.pods, self.refuse, self.unschedulable = list(pods), refuse, None
         self.evictions: list[str] = []
+        self.bodies: list[dict] = []
 
     def patch_node(self, node: str, body: dict) -> None:
         self.unschedulable = body["spec"]["unschedulable"]
@@ -37,6 +38,7 @@ class FakeCore:
 
     def create_namespaced_pod_eviction(self, name: str, namespace: str, body: dict) -> None:
         self.evictions.append(name)
+        self.bodies.append(body)
         if self.refuse > 0:
             self.refuse -= 1
             message = "Cannot evict pod as it would violate the pod's disruption budget."
@@ -91,3 +93,14 @@ def test_a_drain_the_budget_holds_past_its_timeout_names_pod_and_budget_and_unco
         "drain of real-1 did not finish in 0.2s: admin/web-a held by admin/web. real-1 is schedulable again"
     )
     assert core.unschedulable is False
+
+
+def test_a_grace_period_is_sent_with_each_eviction_only_when_asked(fake) -> None:  # type: ignore[no-untyped-def]
+    # policy/v1 Eviction carries DeleteOptions (1.34 OpenAPI, io.k8s.api.policy.v1.Eviction.deleteOptions);
+    # without one the pod's own terminationGracePeriodSeconds, and its preStop window, apply.
+    core = fake([_pod("web-a")], refuse=0)
+    drain.drain(None, "real-1", timeout=5, log=lambda line: None)
+    assert "deleteOptions" not in core.bodies[0]
+    core = fake([_pod("web-a")], refuse=0)
+    drain.drain(None, "real-1", timeout=5, log=lambda line: None, grace_period_seconds=1)
+    assert core.bodies[0]["deleteOptions"] == {"gracePeriodSeconds": 1}

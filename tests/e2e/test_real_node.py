@@ -61,6 +61,7 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parents[2]
 NS = "admin"
 NODE = "real-0"
+REAL_NODES = ("real-0", "real-1")  # the second joins in the fixture, for the spread
 # The ingress controller's namespace in the dev stack (local.ingressControllerNamespace): the
 # only one whose pods the web app's NetworkPolicy admits. The tests' client pod runs there.
 CLIENT_NS = "ingress-nginx"
@@ -330,7 +331,7 @@ def test_the_engine_runs_the_dev_stack_on_the_real_node_with_the_local_images(re
         assert spec.node_selector == {REAL_NODE_LABEL: "true"}
         assert [t.key for t in spec.tolerations if t.effect == REAL_NODE_TAINT["effect"]] == [REAL_NODE_LABEL]
     # Two pods, two real nodes: the stack's topology spread (by hostname) put one on each.
-    assert sorted(spec.node_name for spec in pods) == ["real-0", "real-1"], "the web pods are not spread"
+    assert sorted(spec.node_name for spec in pods) == list(REAL_NODES), "the web pods are not spread"
     assert len(crons) == 2
 
 
@@ -344,6 +345,20 @@ def _datadog_pod_on_the_real_node(cluster: Cluster, name: str, node: str | None 
     pods = core.list_namespaced_pod(DATADOG_NS, label_selector=f"app.kubernetes.io/name={name}").items
     on = (lambda n: n == node) if node else (lambda n: (n or "").startswith("real-"))
     return next((p for p in pods if on(p.spec.node_name) and p.metadata.deletion_timestamp is None), None)
+
+
+def _agents_on_real_nodes(cluster: Cluster) -> list[V1Pod]:
+    core, _, _, _ = cluster.api()
+    pods = core.list_namespaced_pod(DATADOG_NS, label_selector="app.kubernetes.io/name=datadog-agent").items
+    return [p for p in pods if p.spec.node_name in REAL_NODES and p.metadata.deletion_timestamp is None]
+
+
+def _has_health_port(pod: V1Pod) -> bool:
+    return any(e.name == "DD_HEALTH_PORT" for e in pod.spec.containers[0].env or [])
+
+
+def _agent_on_a_real_node(cluster: Cluster, with_health_port: bool) -> V1Pod | None:
+    return next((p for p in _agents_on_real_nodes(cluster) if _has_health_port(p) == with_health_port), None)
 
 
 def _probe(cluster: Cluster, pod: V1Pod, port: int, path: str) -> tuple[int, str]:
@@ -411,8 +426,10 @@ def test_without_its_health_port_the_agent_stays_unready_with_refused_probes(rea
     """STAND-IN: the agent image is devenv/standin/datadog.py, whose health_port defaults
     to 0, no probe server, as Datadog's does. An experiment outside the engine, to show the
     probes above can fail: DD_HEALTH_PORT is patched out of the live DaemonSet, as a
-    manifest that forgot it would be, and the new pod on the real node stays unready with
-    refused probes. The stack's DaemonSet is put back at the end."""
+    manifest that forgot it would be, and the new pod on a real node stays unready with
+    refused probes. The DaemonSet replaces one node's pod at a time (maxUnavailable 10%) and
+    an unready pod stops the rollout, so the first real node it reaches is the one watched.
+    The stack's DaemonSet is put back at the end, and every real node's agent is Ready."""
     _, apps, _, _ = real.api()
     daemonset = apps.read_namespaced_daemon_set("datadog-agent", DATADOG_NS)
     saved = apps.api_client.sanitize_for_serialization(daemonset.spec.template.spec.containers[0].env)
@@ -425,8 +442,7 @@ def test_without_its_health_port_the_agent_stays_unready_with_refused_probes(rea
     try:
         pod = wait_for(
             lambda: (
-                (p := _datadog_pod_on_the_real_node(real, "datadog-agent", NODE))
-                and not any(e.name == "DD_HEALTH_PORT" for e in p.spec.containers[0].env or [])
+                (p := _agent_on_a_real_node(real, with_health_port=False))
                 and p.status.container_statuses
                 and p.status.container_statuses[0].started is not None
                 and p
@@ -448,11 +464,10 @@ def test_without_its_health_port_the_agent_stays_unready_with_refused_probes(rea
         apps.patch_namespaced_daemon_set("datadog-agent", DATADOG_NS, patch(saved))
         wait_for(
             lambda: (
-                (p := _datadog_pod_on_the_real_node(real, "datadog-agent", NODE))
-                and any(e.name == "DD_HEALTH_PORT" for e in p.spec.containers[0].env or [])
-                and pod_ready(p)
+                len(agents := _agents_on_real_nodes(real)) == len(REAL_NODES)
+                and all(_has_health_port(p) and pod_ready(p) for p in agents)
             ),
-            "the agent's pod with the stack's DD_HEALTH_PORT to be Ready again",
+            "every real node's agent pod with the stack's DD_HEALTH_PORT to be Ready again",
             timeout=150,
         )
 
@@ -567,7 +582,7 @@ def test_each_cronjob_runs_its_command_to_completion(real: Cluster) -> None:
         )
         assert status == 1
         (pod,) = _job_pods(real, job)
-        assert pod.spec.node_name in ("real-0", "real-1"), "the Job's pod did not run on a real node"
+        assert pod.spec.node_name in REAL_NODES, "the Job's pod did not run on a real node"
         command = cron.spec.job_template.spec.template.spec.containers[0].command
         assert core.read_namespaced_pod_log(pod.metadata.name, NS).strip() == f"ran {command[-1]}"
 
@@ -637,7 +652,7 @@ def _pod_python(cluster: Cluster, pod: str, code: str, namespace: str = NS, cont
     return output.strip()
 
 
-def _connect(cluster: Cluster, pod: str, host: str, port: int, namespace: str = NS) -> str:
+def _connect(cluster: Cluster, pod: str, host: str, port: int, namespace: str = NS, container: str = "app") -> str:
     """'open', or 'blocked' (refused or timed out: kube-router rejects what a policy does
     not allow, and every destination the tests try has a listener): a TCP connection
     from `pod` to host:port."""
@@ -648,7 +663,7 @@ def _connect(cluster: Cluster, pod: str, host: str, port: int, namespace: str = 
         f"    s.connect(({host!r}, {port})); print('open')\n"
         "except OSError: print('blocked')\n"
     )
-    return _pod_python(cluster, pod, code, namespace)
+    return _pod_python(cluster, pod, code, namespace, container)
 
 
 def _resolve(cluster: Cluster, pod: str, name: str) -> str:
@@ -841,16 +856,17 @@ def test_pods_reach_the_api_server_and_nothing_else_on_the_host(real: Cluster) -
     listener.bind((real.network.host_ip, 0))
     listener.listen(8)
     host, port = listener.getsockname()
+    from_client = lambda h, p: _connect(real, traffic.CLIENT, h, p, CLIENT_NS, container="client")  # noqa: E731
     try:
-        assert _connect(real, traffic.CLIENT, "kubernetes.default.svc.cluster.local", 443, CLIENT_NS) == "open"
-        assert _connect(real, traffic.CLIENT, host, port, CLIENT_NS) == "blocked"
+        assert from_client("kubernetes.default.svc.cluster.local", 443) == "open"
+        assert from_client(host, port) == "blocked"
         real.network.run("nft", "delete", "table", "inet", "aks-guard")
         try:
-            assert _connect(real, traffic.CLIENT, host, port, CLIENT_NS) == "open"
+            assert from_client(host, port) == "open"
         finally:
             resumed = real.cluster("up", "--real-node")
             assert resumed.returncode == 0, _tail(resumed)
-        assert _connect(real, traffic.CLIENT, host, port, CLIENT_NS) == "blocked"
+        assert from_client(host, port) == "blocked"
     finally:
         listener.close()
 
