@@ -128,9 +128,27 @@ def bootstrap_outputs() -> dict:
 # ---------------------------------------------------------------- up
 
 
+def with_passphrase(env: dict[str, str], interactive: bool) -> dict[str, str]:
+    """The bootstrap stack's passphrase in `env`, asked for once when the environment has none.
+    pulumi would ask itself, but not when its input is a pipe (`config set --secret` from the
+    key file): it then stops with "passphrase must be set with PULUMI_CONFIG_PASSPHRASE"
+    (pulumi v3.274.1 pkg/secrets/passphrase/manager.go)."""
+    if env.get("PULUMI_CONFIG_PASSPHRASE") or env.get("PULUMI_CONFIG_PASSPHRASE_FILE"):
+        return env
+    if not interactive:
+        raise AdminError(
+            "no passphrase for the bootstrap stack: set PULUMI_CONFIG_PASSPHRASE (or run this in a terminal, "
+            "which asks for it)"
+        )
+    passphrase = getpass.getpass("passphrase of the bootstrap stack (new: choose one and keep it in a safe place): ")
+    if not passphrase:
+        raise AdminError("an empty passphrase protects nothing: run again and type one")
+    return {**env, "PULUMI_CONFIG_PASSPHRASE": passphrase}
+
+
 def up(yes: bool) -> None:
     stack = os.environ.get("BOOTSTRAP_STACK", "main")
-    env = bootstrap_env()
+    env = with_passphrase(bootstrap_env(), interactive=sys.stdin.isatty())
     if shutil.which("az") is None:
         raise AdminError("the Azure CLI (az) is needed: the bootstrap runs with your `az login`")
     run(["az", "account", "show", "--output", "none"], ROOT, env)
@@ -299,6 +317,8 @@ def main(argv: list[str]) -> int:
             if argv[1] not in urls:
                 raise AdminError(f"the bootstrap made no key for stack {argv[1]!r}; it has {', '.join(sorted(urls))}")
             move_secrets_provider(argv[1], urls[argv[1]], outputs["backendUrl"])
+        elif argv[:1] in (["--help"], ["-h"]):
+            print(__doc__)
         else:
             print(__doc__, file=sys.stderr)
             return 2

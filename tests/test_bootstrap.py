@@ -432,6 +432,12 @@ BAD = [
      ["bootstrap:github.productionReviewers", "is empty, but an environment asks for approval"]),
     ("two-stacks-one-environment", {"bootstrap:environments": {"staging": {"githubEnvironment": "production"}}}, None,
      ["bootstrap:environments.prod.githubEnvironment", "'production' is environments.staging.githubEnvironment's too"]),
+    # The deploy identity's credential is named after the environment; Entra takes 3-120 letters, digits, '_', '-'.
+    ("environment-with-a-dot", {"bootstrap:environments": {"staging": {"githubEnvironment": "staging.eu"}}}, None,
+     ["bootstrap:environments.staging.githubEnvironment", "'github-environment-staging.eu' is not a valid federated",
+      "has '.'"]),
+    ("environment-too-long", {"bootstrap:environments": {"staging": {"githubEnvironment": "s" * 110}}}, None,
+     ["bootstrap:environments.staging.githubEnvironment", "federated identity credential name", "129"]),
     ("stack-group-is-the-bootstraps", {"bootstrap:environments": {"staging": {"githubEnvironment": "staging",
                                                                               "resourceGroupName": "rg-platform-bootstrap"}}},
      None, ["bootstrap:environments.staging.resourceGroupName", "is resourceGroupName's too"]),

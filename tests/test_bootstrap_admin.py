@@ -152,3 +152,27 @@ def test_without_bootstrap_outputs_adopt_says_to_run_the_bootstrap(fake: Path, m
         "the bootstrap stack 'main' has no output backendUrl, secretsProviders, runnerEgressIp, subscriptionId: "
         "run `make bootstrap` first"
     )
+
+
+def test_the_bootstrap_passphrase_is_asked_for_once_or_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pulumi asks for it only on a terminal, and `config set --secret` reads the key from a
+    pipe (tests/e2e/test_bootstrap_passphrase.py shows both on the real CLI)."""
+    asked: list[str] = []
+    monkeypatch.setattr(admin.getpass, "getpass", lambda prompt: asked.append(prompt) or "typed")
+    assert admin.with_passphrase({}, interactive=True)["PULUMI_CONFIG_PASSPHRASE"] == "typed"
+    assert len(asked) == 1
+    assert admin.with_passphrase({"PULUMI_CONFIG_PASSPHRASE": "set"}, interactive=True) == {
+        "PULUMI_CONFIG_PASSPHRASE": "set"
+    }
+    assert len(asked) == 1, "a passphrase in the environment is not asked for again"
+    with pytest.raises(admin.AdminError, match=r"^no passphrase for the bootstrap stack: set PULUMI_CONFIG_PASSPHRASE"):
+        admin.with_passphrase({}, interactive=False)
+    monkeypatch.setattr(admin.getpass, "getpass", lambda prompt: "")
+    with pytest.raises(admin.AdminError, match="empty passphrase"):
+        admin.with_passphrase({}, interactive=True)
+
+
+def test_help_is_printed_and_exits_zero(capsys: pytest.CaptureFixture[str]) -> None:
+    assert admin.main(["--help"]) == 0
+    assert "make bootstrap" in capsys.readouterr().out
+    assert admin.main(["nonsense"]) == 2

@@ -24,8 +24,7 @@ AUDIENCE = "api://AzureADTokenExchange"
 
 def deploy_subjects(github: GithubSettings, environment: EnvironmentSettings) -> dict[str, str]:
     """Credential name -> subject: the deploy identity trusts its GitHub environment only."""
-    name = f"github-environment-{environment.github_environment}"
-    return {name: f"repo:{github.slug}:environment:{environment.github_environment}"}
+    return {environment.credential_name: f"repo:{github.slug}:environment:{environment.github_environment}"}
 
 
 def preview_subjects(github: GithubSettings) -> dict[str, str]:

@@ -107,6 +107,18 @@ class EnvironmentSettings(Model):
         ),
     )
 
+    @property
+    def credential_name(self) -> str:
+        """The deploy identity's federated credential for this environment."""
+        return f"github-environment-{self.github_environment}"
+
+    @field_validator("github_environment")
+    @classmethod
+    def _names_a_valid_credential(cls, value: str) -> str:
+        """The credential named after it is a valid federated identity credential name."""
+        names.FEDERATED_CREDENTIAL.check(f"github-environment-{value}")
+        return value
+
 
 class StateBackendSettings(Model):
     """The storage account and container of every platform stack's Pulumi state (`azblob://`)."""
