@@ -14,6 +14,9 @@ ENTRY_POINTS = [
     "offline.render", "offline.diff", "offline.bench", "offline.registrations", "settings.reference",
     "devenv.dev", "devenv.local_cluster", "devenv.images", "devenv.scale", "devenv.forwarder", "devenv.rehearsal",
 ]  # fmt: skip
+# Run by path, as their usage says (`make bootstrap` runs `python bootstrap/admin.py up`).
+SCRIPTS = {"bootstrap.admin": "bootstrap/admin.py"}
+SHELL_COMMANDS = ["toolchain/build.sh", ".ci/run"]
 # Programs that are not a person's commands: the engine starts the language host with its own
 # arguments, and the stand-ins run inside images under the names of the programs they replace.
 NOT_COMMANDS = {
@@ -29,11 +32,11 @@ def test_every_entry_point_is_listed() -> None:
     found = set()
     for path in ROOT.rglob("*.py"):
         parts = path.relative_to(ROOT).with_suffix("").parts
-        if parts[0] in ("offline", "settings", "devenv", "toolchain", "policy") and re.search(
+        if parts[0] in ("offline", "settings", "devenv", "toolchain", "policy", "bootstrap") and re.search(
             r"""__name__ == ["']__main__["']""", path.read_text()
         ):
             found.add(".".join(parts))
-    assert found == set(ENTRY_POINTS) | NOT_COMMANDS
+    assert found == set(ENTRY_POINTS) | set(SCRIPTS) | NOT_COMMANDS
 
 
 def test_help_prints_the_usage_and_exits_zero_touching_nothing(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -51,4 +54,19 @@ def test_help_prints_the_usage_and_exits_zero_touching_nothing(tmp_path) -> None
         out, err = process.communicate(timeout=120)
         assert process.returncode == 0, f"{module}: exit {process.returncode}\n{err[-2000:]}"
         assert f"python -m {module}" in out, f"{module} printed no usage:\n{out}"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_scripts_run_by_path_answer_help_too(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    for path in SCRIPTS.values():
+        result = subprocess.run([sys.executable, str(ROOT / path), "--help"], cwd=tmp_path, capture_output=True,
+                                text=True, timeout=60)  # fmt: skip
+        assert result.returncode == 0, f"{path}: exit {result.returncode}\n{result.stderr[-2000:]}"
+        assert f"python {path}" in result.stdout, f"{path} printed no usage:\n{result.stdout}"
+    for path in SHELL_COMMANDS:
+        # --help must print usage and stop: .ci/run without it would start the whole CI.
+        result = subprocess.run([str(ROOT / path), "--help"], cwd=tmp_path, capture_output=True, text=True,
+                                timeout=60, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})  # fmt: skip
+        assert result.returncode == 0, f"{path}: exit {result.returncode}\n{result.stderr[-2000:]}"
+        assert path in result.stdout, f"{path} printed no usage:\n{result.stdout}"
     assert list(tmp_path.iterdir()) == []

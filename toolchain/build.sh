@@ -10,6 +10,7 @@
 #   toolchain/build.sh pulumi     # only the Pulumi CLI, its language host and the Kubernetes provider
 #   toolchain/build.sh cluster    # only the local cluster (control plane, kwok, real node)
 #   toolchain/build.sh where      # print the bin dir, build nothing
+#   toolchain/build.sh plan [PART] # each step a build would run, one a line; build nothing
 #   TOOLS_CACHE=/x toolchain/build.sh
 #
 # Vendor download sites are unreachable here, so everything comes from the Go
@@ -25,6 +26,10 @@ export GOTOOLCHAIN=local GOFLAGS=-mod=mod CGO_ENABLED=0
 # The one definition of where the toolchain lives; Python asks `build.sh where`.
 TOOLS_CACHE=${TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/aks-platform-tools}
 BIN="$TOOLS_CACHE/bin"
+if [[ "${1:-}" == "--help" || "${1:-}" == "-h" ]]; then
+  sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'  # the header above, as usage
+  exit 0
+fi
 if [[ "${1:-}" == "where" ]]; then
   echo "$BIN"
   exit 0
