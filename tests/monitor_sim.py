@@ -371,8 +371,8 @@ def simulate(spec: MonitorSpec, timeline: Timeline, until: float, rollup: int = 
 
 def _decide(spec: MonitorSpec, query, timeline: Timeline, now: float, groups: dict, rollup: int) -> dict:
     """The state each evaluable group should be in now; a group left out keeps its state."""
-    # `new_group_delay`: no monitor here sets it (a new CronJob or container has no series at all
-    # before it matters, so a delay would change nothing); modelled for completeness.
+    # `new_group_delay`: the Deployment monitors set it to their window (a new Deployment starts
+    # with nothing available); a new CronJob or container has no series before it matters.
     delay = getattr(spec, "new_group_delay", None) or 0
     ready = {g for g, entry in groups.items() if now - entry.first_seen >= delay}
     decided: dict[tuple[str, ...], str] = {}

@@ -143,6 +143,35 @@ def test_replicas_no_data_keeps_the_last_state_without_paging(specs: dict) -> No
     assert run(specs["admin-replicas"], gone, 3 * H).notifications == []
 
 
+def test_a_new_deployment_is_judged_once_its_window_is_full(specs: dict) -> None:
+    """A service's first deploy: its Deployment first reports with none available. Without
+    new_group_delay the partial window (require_full_window false) alerts at its first minute."""
+    spec = specs["admin-replicas"]
+    assert spec.new_group_delay == 10 * M
+    slow_start = Timeline()  # appears at 0:10, available 3 minutes later
+    gauge_pair(slow_start, REPLICAS, lambda t: (2, 0 if t < 13 * M else 2), WEB, 10 * M, 2 * H)
+    assert run(spec, slow_start, 2 * H).notifications == []
+    assert run(replace(spec, new_group_delay=None), slow_start, 2 * H).triggered(), "the delay is what keeps it quiet"
+    never = Timeline()  # never available: pages once the delay, its window, has passed
+    gauge_pair(never, REPLICAS, lambda t: (2, 0), WEB, 10 * M, 2 * H)
+    (alert,) = run(spec, never, 2 * H).triggered()
+    assert 20 * M <= alert.t <= 22 * M
+
+
+def test_a_new_autoscaler_at_its_max_alerts_only_after_its_window(specs: dict) -> None:
+    spec = specs["admin-hpa-max"]
+    hpa = ("kubernetes_state.hpa.current_replicas", "kubernetes_state.hpa.max_replicas")
+    tags = ["kube_namespace:admin", "horizontalpodautoscaler:web"]
+    first_peak = Timeline()  # deployed under load: at max for its first 20 minutes
+    gauge_pair(first_peak, hpa, lambda t: (4 if t < 30 * M else 2, 4), tags, 10 * M, 2 * H)
+    assert run(spec, first_peak, 2 * H).notifications == []
+    assert run(replace(spec, new_group_delay=None), first_peak, 2 * H).triggered()
+    pinned = Timeline()
+    gauge_pair(pinned, hpa, lambda t: (4, 4), tags, 10 * M, 2 * H)
+    (alert,) = run(spec, pinned, 2 * H).triggered()
+    assert 40 * M <= alert.t <= 42 * M
+
+
 def test_hpa_at_max_alerts_after_its_window_and_not_on_a_peak(specs: dict) -> None:
     spec = specs["admin-hpa-max"]
     hpa = ("kubernetes_state.hpa.current_replicas", "kubernetes_state.hpa.max_replicas")

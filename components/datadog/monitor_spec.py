@@ -50,6 +50,11 @@ class MonitorSpec:
     timeout_h: int | None = None
     """Hours without data after which a triggered group resolves by itself: for groups that can
     disappear while alerting (a deleted node, a deleted CronJob), never for a heartbeat."""
+    new_group_delay: int | None = None
+    """Seconds a new group is not evaluated ("The time (in seconds) to skip evaluations for new
+    groups", pulumi-datadog 5.17 monitor.py `new_group_delay`): for a duration threshold over a
+    group that starts out in the alerting condition (a new Deployment with no pod available yet),
+    the window it must fill first; partial windows would otherwise alert at its first minute."""
 
 
 @dataclass(frozen=True)

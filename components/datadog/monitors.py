@@ -65,6 +65,7 @@ class DatadogMonitors(pulumi.ComponentResource):
             notify_no_data=spec.notify_no_data,
             no_data_timeframe=spec.no_data_timeframe,
             timeout_h=spec.timeout_h,
+            new_group_delay=spec.new_group_delay,
             # Datadog's monitor-validate API checks the query during preview, so
             # a bad query fails the preview instead of creating a broken monitor
             # (pulumi-datadog 5.17 Monitor `validate`: "skip the validation call

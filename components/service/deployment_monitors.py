@@ -36,6 +36,8 @@ def deployment_monitors(
             tags=tags,
             critical=0,
             priority=2,
+            # A new Deployment starts with none available: judged once its first window is full.
+            new_group_delay=t.replicas_unavailable_minutes * 60,
         )
     ]
     if scaling.min_replicas == scaling.max_replicas:
@@ -60,5 +62,7 @@ def deployment_monitors(
             tags=tags,
             critical=0,
             priority=3,
+            # A new autoscaler may start at its max (a service first deployed under load).
+            new_group_delay=t.hpa_at_max_minutes * 60,
         ),
     ]
