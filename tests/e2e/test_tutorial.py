@@ -170,7 +170,7 @@ def _ready_web_pods(tutorial: Tutorial, image: str) -> list:
 
 def check_section(tutorial: Tutorial, section: int, seen: dict[str, Any]) -> None:
     """What the page says the reader sees at the end of `section`, read through the API."""
-    if section == 6:
+    if section == 7:
         assert not tutorial.kubeconfig.parent.exists(), "make cluster-down removed the cluster"
         return
     core, apps, batch = tutorial.api()
@@ -195,17 +195,24 @@ def check_section(tutorial: Tutorial, section: int, seen: dict[str, Any]) -> Non
     elif section == 5:
         cron = batch.read_namespaced_cron_job("cleanup", "hello")
         assert cron.spec.schedule == "0 3 * * *" and cron.spec.time_zone == "Asia/Tokyo"
-        job = batch.read_namespaced_job_status("cleanup-001", "hello")
+        # The run the page made, named as the CronJob names its own: <cronjob>-<Unix minute>.
+        jobs = batch.list_namespaced_job("hello").items
+        (job,) = [j for j in jobs if re.fullmatch(r"cleanup-\d{8}", j.metadata.name)]
+        assert abs(int(job.metadata.name.split("-")[1]) - time.time() / 60) < 10
         assert job.status.succeeded == 1
         assert job.spec.template.spec.containers[0].command == ["python", "-m", "hello.cleanup"]
+    elif section == 6:
+        # `make dev` returned after the engine saw the namespace gone, not merely terminating.
+        assert "hello" not in {n.metadata.name for n in core.list_namespace().items}
+        assert "admin" in {n.metadata.name for n in core.list_namespace().items}, "only hello went"
 
 
 def test_the_page_has_every_part_a_newcomer_needs() -> None:
-    """The tutorial adds a service, ships a version, heals, and adds a job: the runnable
-    blocks are there, in that order (the test below runs them)."""
+    """The tutorial adds a service, ships a version, heals, adds a job and removes the
+    service: the runnable blocks are there, in that order (the test below runs them)."""
     steps = tutorial_steps(TUTORIAL.read_text())
     commands = "\n".join(step.text for step in steps if step.kind == "sh")
-    assert [s.section for s in steps if s.kind == "edit"] == [2, 3, 5]
+    assert [s.section for s in steps if s.kind == "edit"] == [2, 3, 5, 6]
     for needed in ("make dev", 'eval "$(make -s env)"', "rollout status", "delete pods", "create job", "cluster-down"):
         assert needed in commands, needed
 
