@@ -13,6 +13,7 @@ import pytest
 from components.bootstrap import roles
 from harness import (
     PLACEHOLDER_APP_KEY,
+    ROOT,
     RUNNER_EGRESS_IP,
     SUBSCRIPTION_ID,
     TENANT_ID,
@@ -205,14 +206,19 @@ def test_every_assignment_names_its_principal_type_and_a_stable_guid(boot: Evalu
         assert a.inputs["roleAssignmentName"] == str(uuid.uuid5(uuid.NAMESPACE_URL, f"aks-platform-bootstrap/{a.name}"))
 
 
-# The "Constrain roles" example of MicrosoftDocs/azure-docs
+# The "Constrain roles and principal types" example of MicrosoftDocs/azure-docs
 # articles/role-based-access-control/delegate-role-assignments-examples.md @ 0b8729ea, single-line form.
+_ALLOWED = (
+    r"\(@{0}\[Microsoft\.Authorization/roleAssignments:RoleDefinitionId\] ForAnyOfAnyValues:GuidEquals "
+    r"\{{(?P<{1}>[^}}]*)\}} AND @{0}\[Microsoft\.Authorization/roleAssignments:PrincipalType\] "
+    r"ForAnyOfAnyValues:StringEqualsIgnoreCase \{{(?P<{1}_types>[^}}]*)\}}\)"
+)
 CONDITION = re.compile(
     r"^\(\(!\(ActionMatches\{'Microsoft\.Authorization/roleAssignments/write'\}\)\) OR "
-    r"\(@Request\[Microsoft\.Authorization/roleAssignments:RoleDefinitionId\] ForAnyOfAnyValues:GuidEquals \{(?P<write>[^}]*)\}\)\)"
-    r" AND "
-    r"\(\(!\(ActionMatches\{'Microsoft\.Authorization/roleAssignments/delete'\}\)\) OR "
-    r"\(@Resource\[Microsoft\.Authorization/roleAssignments:RoleDefinitionId\] ForAnyOfAnyValues:GuidEquals \{(?P<delete>[^}]*)\}\)\)$"
+    + _ALLOWED.format("Request", "write")
+    + r"\) AND \(\(!\(ActionMatches\{'Microsoft\.Authorization/roleAssignments/delete'\}\)\) OR "
+    + _ALLOWED.format("Resource", "delete")
+    + r"\)$"
 )
 # AcrPull, Network Contributor, Key Vault Certificate User: built-in-roles.md @ 00a58329.
 DELEGABLE = {"7f951dda-4ed3-4680-a7ca-43fe172d538d", "4d97b98b-1d4f-4787-a291-c67834d212e7",
@@ -225,30 +231,45 @@ def allowed_roles(condition: str) -> tuple[set[str], set[str]]:
     return set(match["write"].split(", ")), set(match["delete"].split(", "))
 
 
+def allowed_principal_types(condition: str) -> tuple[set[str], set[str]]:
+    match = CONDITION.match(condition)
+    assert match, condition
+    return set(match["write_types"].split(", ")), set(match["delete_types"].split(", "))
+
+
 def test_the_deploy_identity_may_assign_only_acrpull_network_contributor_and_certificate_user(boot: Evaluation) -> None:
     delegations = [a for a in boot.of_type(ROLE) if role_of(a) == roles.RBAC_ADMINISTRATOR]
     assert {a.inputs["principalId"] for a in delegations} == set(DEPLOY.values())
     for delegation in delegations:
         assert delegation.inputs["conditionVersion"] == "2.0"
         assert allowed_roles(delegation.inputs["condition"]) == (DELEGABLE, DELEGABLE)
+        # To managed identities only: never to a user or a group.
+        only_sp = {"'ServicePrincipal'"}
+        assert allowed_principal_types(delegation.inputs["condition"]) == (only_sp, only_sp)
 
 
 def test_the_delegable_roles_are_exactly_the_roles_the_platform_assigns() -> None:
     """Fewer and a deploy fails on its own role assignment; more and the deploy identity could hand out
     rights the platform never needs."""
-    assigned = {
-        a.inputs["roleDefinitionId"].rsplit("/", 1)[1]
-        for stack in ("prod", "staging")
-        for a in evaluate(stack).of_type(ROLE)
-    }
+    assignments = [a for stack in ("prod", "staging") for a in evaluate(stack).of_type(ROLE)]
+    assigned = {a.inputs["roleDefinitionId"].rsplit("/", 1)[1] for a in assignments}
     assert assigned == DELEGABLE == set(roles.DELEGABLE_ROLES)
+    # ...and to the principal types the condition allows.
+    assert {a.inputs["principalType"] for a in assignments} == set(roles.DELEGABLE_PRINCIPAL_TYPES)
+
+
+def test_first_deploy_shows_the_condition_the_program_sets() -> None:
+    page = (ROOT / "docs" / "first-deploy.md").read_text()
+    assert f"\n{roles.constrained_delegation()}\n" in page, "docs/first-deploy.md: paste the new condition"
 
 
 def test_the_condition_checker_sees_a_widened_delegation() -> None:
     widened = roles.constrained_delegation((*roles.DELEGABLE_ROLES, "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"))
     assert allowed_roles(widened)[0] != DELEGABLE
-    write_only = roles.constrained_delegation().split(" AND ")[0]
+    write_only = roles.constrained_delegation().split(" AND ((!")[0]
     assert not CONDITION.match(write_only)
+    to_users = roles.constrained_delegation(principal_types=("ServicePrincipal", "User"))
+    assert allowed_principal_types(to_users)[0] != {"'ServicePrincipal'"}
 
 
 # ------------------------------------------------------------------- runners

@@ -52,21 +52,37 @@ ROLE_NAMES = {
 DELEGABLE_ROLES = (ACR_PULL, NETWORK_CONTRIBUTOR, KEY_VAULT_CERTIFICATE_USER)
 
 
-def constrained_delegation(role_ids: tuple[str, ...] = DELEGABLE_ROLES) -> str:
+# The principal type every assignment of the platform program names (components/azure/roles.py):
+# its principals are managed identities, which ARM types as ServicePrincipal.
+DELEGABLE_PRINCIPAL_TYPES = ("ServicePrincipal",)
+
+
+def constrained_delegation(
+    role_ids: tuple[str, ...] = DELEGABLE_ROLES, principal_types: tuple[str, ...] = DELEGABLE_PRINCIPAL_TYPES
+) -> str:
     """The condition of a "Role Based Access Control Administrator" assignment that lets its holder
-    create and delete assignments of `role_ids` only: Microsoft's "Constrain roles" example, one
+    create and delete assignments of `role_ids` only, and only to principals of `principal_types`
+    (so never to a user or a group): Microsoft's "Constrain roles and principal types" example, one
     sub-condition for write (`@Request`) and one for delete (`@Resource`), because "the attribute
     source is different for each action" (MicrosoftDocs/azure-docs
     articles/role-based-access-control/delegate-role-assignments-examples.md @ 0b8729ea;
     https://learn.microsoft.com/azure/role-based-access-control/delegate-role-assignments-examples).
     It goes with conditionVersion '2.0'."""
     guids = ", ".join(role_ids)
-    attribute = "Microsoft.Authorization/roleAssignments:RoleDefinitionId"
+    types = ", ".join(f"'{t}'" for t in principal_types)
+
+    def allowed(source: str) -> str:
+        return (
+            f"@{source}[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ForAnyOfAnyValues:GuidEquals "
+            f"{{{guids}}} AND @{source}[Microsoft.Authorization/roleAssignments:PrincipalType] "
+            f"ForAnyOfAnyValues:StringEqualsIgnoreCase {{{types}}}"
+        )
+
     return (
         "((!(ActionMatches{'Microsoft.Authorization/roleAssignments/write'})) OR "
-        f"(@Request[{attribute}] ForAnyOfAnyValues:GuidEquals {{{guids}}})) AND "
+        f"({allowed('Request')})) AND "
         "((!(ActionMatches{'Microsoft.Authorization/roleAssignments/delete'})) OR "
-        f"(@Resource[{attribute}] ForAnyOfAnyValues:GuidEquals {{{guids}}}))"
+        f"({allowed('Resource')}))"
     )
 
 
