@@ -316,8 +316,10 @@ def with_system_pool(inputs: dict, **changes: object) -> dict:
     return changed
 
 
-@pytest.mark.parametrize(("api", "value", "key"), [("vmSize", "Standard_D8ds_v5", "vmSize"),
-                                                   ("osDiskSizeGB", 256, "osDiskSizeGb")])  # fmt: skip
+@pytest.mark.parametrize(("api", "value", "key"), [("vmSize", "Standard_D8ds_v5", "systemPool.vmSize"),
+                                                   ("osDiskSizeGB", 256, "systemPool.osDiskSizeGb"),
+                                                   ("availabilityZones", ["1", "2"], "availabilityZones"),
+                                                   ("availabilityZones", None, "availabilityZones")])  # fmt: skip
 def test_a_system_pool_change_aks_cannot_make_is_refused_with_the_way_to_do_it(
     prod: Evaluation, api: str, value: object, key: str
 ) -> None:
@@ -327,7 +329,7 @@ def test_a_system_pool_change_aks_cannot_make_is_refused_with_the_way_to_do_it(
 
     old = prod.one(CLUSTER).inputs
     (line,) = system_pool_changes(old, with_system_pool(old, **{api: value}))
-    assert line.startswith(f"platform:aks.systemPool.{key}: ")
+    assert line.startswith(f"platform:aks.{key}: ")
     assert "docs/operations.md#runbook-changing-the-system-pool" in line and "\n" not in line
 
 

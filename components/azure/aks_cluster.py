@@ -383,8 +383,12 @@ class AksCluster(pulumi.ComponentResource):
         return {"environment": self._args.environment, "managed-by": "pulumi", "project": "platform"}
 
 
-SYSTEM_POOL_FIXED = {"vmSize": "vmSize", "osDiskSizeGB": "osDiskSizeGb"}
-"""The system pool's properties AKS cannot change in place, by API name, with their config key.
+SYSTEM_POOL_FIXED = {"vmSize": "systemPool.vmSize", "osDiskSizeGB": "systemPool.osDiskSizeGb",
+                     "availabilityZones": "availabilityZones"}  # fmt: skip
+"""The system pool's properties AKS cannot change in place, by API name, with their config key
+under `platform:aks`. Zones: "You can't change the number of availability zones after you create
+a node pool" (learn.microsoft.com/azure/aks/reliability-availability-zones-configure), and none
+is the same as an empty list.
 "Currently, AKS *doesn't support* transitioning to a new VM size within the same node pool"
 (MicrosoftDocs/azure-aks-docs articles/aks/aks-virtual-machine-sizes.md); the way is a new pool,
 then cordon, drain and delete the old (articles/aks/resize-node-pool.md @1cdcefd6; its in-place
@@ -403,12 +407,16 @@ def system_pool_changes(old_inputs: Mapping[str, Any] | None, new_inputs: Mappin
         return next((p for p in pools if p.get("name") == "system"), {})
 
     old, new = system(old_inputs), system(new_inputs)
+    if not old:  # a create: nothing to compare with
+        return []
+    value = lambda pool, api: pool.get(api) or ([] if api == "availabilityZones" else None)  # noqa: E731
     return [
-        f"platform:aks.systemPool.{key}: {old[api]!r} -> {new.get(api)!r} cannot be applied: AKS does not change a "
-        f"pool's {api} in place, and the system pool lives as long as the cluster; keep {old[api]!r}, raise "
+        f"platform:aks.{key}: {value(old, api)!r} -> {value(new, api)!r} cannot be applied: AKS does not change a "
+        f"pool's {api} in place, and the system pool lives as long as the cluster; keep {value(old, api)!r}, raise "
         f"systemPool.maxCount for more room, or follow {RESIZE_HELP}"
-        for api, key in SYSTEM_POOL_FIXED.items()
-        if api in old and new.get(api) != old[api]
+        for api in SYSTEM_POOL_FIXED
+        if value(new, api) != value(old, api)
+        for key in [SYSTEM_POOL_FIXED[api]]
     ]
 
 

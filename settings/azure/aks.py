@@ -190,7 +190,11 @@ class AksSettings(Model):
         "Standard", description="'Standard' carries the uptime SLA; 'Free' has none."
     )
     availability_zones: list[Literal["1", "2", "3"]] = Field(
-        default_factory=list, description="Zones to spread both node pools across; empty means no zones."
+        default_factory=list,
+        description=(
+            "Zones to spread both node pools across; empty means no zones. Fixed once the cluster exists: "
+            "AKS does not change a pool's zones (docs/operations.md#runbook-changing-the-system-pool)."
+        ),
     )
     system_pool: SystemNodePool = Field(
         default_factory=SystemNodePool, description="Pool for cluster add-ons only (tainted CriticalAddonsOnly)."
