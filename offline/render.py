@@ -36,11 +36,12 @@ def _name_generated_ones(manifest: dict[str, Any], resource_name: str) -> dict[s
     return manifest
 
 
-def render_manifests(stack: str) -> list[dict[str, Any]]:
-    """The stack's objects as manifests, secrets redacted, in a stable order."""
+def render_manifests(stack: str, stack_file: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The stack's objects as manifests, secrets redacted, in a stable order; `stack_file`, the
+    stack file's config to use instead of the committed one."""
     from offline.engine import evaluate, to_manifest
 
-    evaluation = evaluate(stack)
+    evaluation = evaluate(stack, stack_file=stack_file)
     manifests = [_redact(_name_generated_ones(to_manifest(r), r.name)) for r in evaluation.kubernetes()]
     return sorted(manifests, key=_sort_key)
 

@@ -133,3 +133,33 @@ def test_the_run_wide_flag_is_still_needed(bare: set) -> None:
         ("Deployment", "web"), ("CronJob", "daily-report"), ("CronJob", "hourly-aggregation"),
         ("DaemonSet", "datadog-agent"), ("Deployment", "datadog-cluster-agent"),
     }  # fmt: skip
+
+
+# What the prod render above does not show: the trace agent (APM is off in prod) and the other
+# kinds (prod runs web apps and jobs only). Rendered with both, every finding is a documented choice.
+VARIANT_CHOICES = {
+    ("Deployment", "worker", "pod-probes-identical"): "A worker has one health check (settings.service.kinds."
+    "worker WorkerProbe), used for readiness and liveness alike; no Service sends it traffic, so readiness only "
+    "paces a rollout (components/service/pod_spec.py probes)",
+}
+VARIANT_WARNINGS = {
+    ("Deployment", "worker", "deployment-has-host-podantiaffinity"): "As the web app's: a topology spread instead",
+    ("HorizontalPodAutoscaler", "worker", "horizontalpodautoscaler-replicas"): "The example worker's minReplicas is "
+    "1, a team's choice the config allows (harness.EVERY_KIND)",
+}
+
+
+def test_the_trace_agent_and_every_kind_add_no_critical_finding_but_the_documented_ones(
+    tmp_path: Path,
+) -> None:
+    from harness import EVERY_KIND, patched_stack_file
+
+    config = patched_stack_file("prod", {"platform:datadog": {"apmEnabled": True}, "platform:services": EVERY_KIND})
+    write_manifests(render_manifests("prod", config), tmp_path)
+    report = score(tmp_path)
+    scored = {(obj["type_meta"]["kind"], obj["object_meta"]["name"]) for obj in report}
+    assert {("Deployment", "worker"), ("CronJob", "load")} <= scored
+    daemonset = yaml.safe_load((tmp_path / "datadog" / "daemonset-datadog-agent.yaml").read_text())
+    assert "trace-agent" in {c["name"] for c in daemonset["spec"]["template"]["spec"]["containers"]}
+    assert findings(report, CRITICAL) == set(VARIANT_CHOICES)
+    assert findings(report, WARNING) == set(WARNINGS) | set(VARIANT_WARNINGS)
