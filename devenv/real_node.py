@@ -394,14 +394,20 @@ def _record_host_leftovers(shared: Path) -> None:
         record["clusters"] = sorted({*record["clusters"], str(shared)})
 
 
+def _cgroup_tree(base: Path) -> list[Path]:
+    """`base` and every cgroup below it, deepest first. The runtime removes pod cgroups while
+    this walks: os.walk skips a directory that vanished (pathlib's rglob raises ENOENT)."""
+    found = [Path(directory) for directory, _, _ in os.walk(base)]
+    return sorted(found, key=lambda path: -len(path.parts))
+
+
 def _pids_in_cgroups(node: RealNode) -> set[int]:
     pids: set[int] = set()
     for base in _cgroup_dirs(node):
-        if base.exists():
-            for procs in base.rglob("cgroup.procs"):
-                # The runtime removes pod cgroups meanwhile: a vanished one reads as ENOENT or ENODEV.
-                with contextlib.suppress(FileNotFoundError, OSError):
-                    pids |= {int(p) for p in procs.read_text().split()}
+        for cgroup in _cgroup_tree(base):
+            # A vanished one reads as ENOENT or ENODEV.
+            with contextlib.suppress(OSError):
+                pids |= {int(p) for p in (cgroup / "cgroup.procs").read_text().split()}
     return pids
 
 
@@ -460,9 +466,8 @@ def down(node: RealNode, stop) -> None:  # type: ignore[no-untyped-def]
     for point in sorted(_mountpoints_under(node.root), key=len, reverse=True):
         _run("umount", "-l", point, check=False)
     for base in _cgroup_dirs(node):
-        if base.exists():
-            for d in [*sorted((p for p in base.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)), base]:
-                _rmdir_cgroup(d)
+        for cgroup in _cgroup_tree(base):
+            _rmdir_cgroup(cgroup)
     log(f"{node.name} removed: processes, mounts, cgroups")
 
 

@@ -223,3 +223,30 @@ def test_the_api_relay_closes_a_client_when_the_api_server_is_down() -> None:
     finally:
         relay.kill()
         relay.wait()
+
+
+def test_a_cgroup_the_runtime_removes_during_teardown_is_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """real-node teardown walks the node's cgroups while the runtime still removes pod cgroups
+    (a CI run failed `down` on ENOENT in such a walk): the walk skips what vanished and lists
+    the rest deepest first, the order they can be removed in."""
+    from devenv import real_node
+
+    base = tmp_path / "aks-real-node-0"
+    for sub in ("kubepods/burstable/pod-a/ctr", "kubepods/besteffort"):
+        (base / sub).mkdir(parents=True)
+    vanished = base / "kubepods" / "burstable" / "pod-a"
+    real_scandir = real_node.os.scandir
+
+    def scandir(path):  # type: ignore[no-untyped-def]
+        if Path(path) == vanished:
+            raise FileNotFoundError(2, "No such file or directory", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(real_node.os, "scandir", scandir)
+    tree = real_node._cgroup_tree(base)
+    assert tree[-1] == base and vanished not in tree and vanished / "ctr" not in tree
+    assert base / "kubepods" / "besteffort" in tree
+    assert [len(p.parts) for p in tree] == sorted((len(p.parts) for p in tree), reverse=True)
+    assert real_node._cgroup_tree(tmp_path / "gone") == []
