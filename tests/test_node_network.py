@@ -186,14 +186,16 @@ def _connect_when_listening(port: int) -> socket.socket:
             time.sleep(0.05)
 
 
+def _relay(listen: int, target: int) -> subprocess.Popen:
+    """devenv.forwarder as the local cluster runs it, from loopback to loopback."""
+    command = [sys.executable, "-m", "devenv.forwarder", f"127.0.0.1:{listen}", f"127.0.0.1:{target}"]
+    return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+
+
 def test_the_api_relay_carries_bytes_both_ways_and_stops_on_sigterm() -> None:
     server, received = _upper_case_server()
     listen = _free_port()
-    target = server.getsockname()[1]
-    relay = subprocess.Popen(
-        [sys.executable, "-m", "devenv.forwarder", f"127.0.0.1:{listen}", f"127.0.0.1:{target}"],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    relay = _relay(listen, server.getsockname()[1])
     try:
         with _connect_when_listening(listen) as client:
             payload = b"x" * 200_000  # more than one read of the relay
@@ -213,10 +215,7 @@ def test_the_api_relay_carries_bytes_both_ways_and_stops_on_sigterm() -> None:
 
 def test_the_api_relay_closes_a_client_when_the_api_server_is_down() -> None:
     listen, nothing = _free_port(), _free_port()
-    relay = subprocess.Popen(
-        [sys.executable, "-m", "devenv.forwarder", f"127.0.0.1:{listen}", f"127.0.0.1:{nothing}"],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    relay = _relay(listen, nothing)
     try:
         with _connect_when_listening(listen) as client:
             assert client.recv(10) == b""  # closed, not left hanging
