@@ -1,9 +1,28 @@
-"""What a failed request to a Kubernetes API server says, in a few words."""
+"""Small helpers around a Kubernetes API server: what a failed request says, in a few
+words; whether an object is Ready; waiting for a condition."""
 
 from __future__ import annotations
 
 import re
 import textwrap
+import time
+from collections.abc import Callable
+from typing import Any
+
+
+def is_ready(obj: Any) -> bool:
+    """A pod or node whose `Ready` condition is True."""
+    return any(c.type == "Ready" and c.status == "True" for c in (obj.status.conditions or []))
+
+
+def wait_until(condition: Callable[[], object], what: str, timeout: float, interval: float = 0.5) -> None:
+    """Poll `condition` until it holds; past `timeout`, stop with SystemExit naming `what`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(interval)
+    raise SystemExit(f"timed out waiting for {what}")
 
 
 def failure_reason(err: BaseException, width: int = 200) -> str:

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from devenv import procs
+from devenv.kube import is_ready, wait_until
 from devenv.locking import exclusive
 from devenv.node_network import NodeNetwork, service_cidr
 from devenv.paths import LOCAL_CONTEXT, local_cluster_dir, port_offset, real_node_dir, tools_bin
@@ -551,20 +552,22 @@ def _real_node_up(paths: Paths) -> None:
     coredns = next(ref for ref in built if "/coredns:" in ref)
     dataplane.up(NETWORK, _start_process(paths), lambda name: _stop(paths, name), _api(paths).api_client,
                  _node_kubeconfig(paths), paths.root / "data-plane", coredns, _OFFSET)  # fmt: skip
-    _wait(_dns_ready(paths), "CoreDNS to be ready on a real node; see `kubectl -n kube-system get pods`", timeout=90)
+    dns = "CoreDNS to be ready on a real node; see `kubectl -n kube-system get pods`"
+    wait_until(_dns_ready(paths), dns, timeout=90)
 
 
 def _real_node_start(paths: Paths, node, built: dict[str, Path]) -> None:  # type: ignore[no-untyped-def]
     from devenv import real_node
 
     real_node.up(node, _start_process(paths), _node_kubeconfig(paths), paths.certs / "ca.crt", built)
-    _wait(lambda: node.name in existing_nodes(paths), f"{node.name} to register; see logs/{node.processes[1]}.log", 120)
+    registered = lambda: node.name in existing_nodes(paths)  # noqa: E731
+    wait_until(registered, f"{node.name} to register; see logs/{node.processes[1]}.log", timeout=120)
 
 
 def _dns_ready(paths: Paths):  # type: ignore[no-untyped-def]
     def ready() -> bool:
         pods = _api(paths).list_namespaced_pod("kube-system", label_selector="k8s-app=kube-dns").items
-        return any(any(c.type == "Ready" and c.status == "True" for c in p.status.conditions or []) for p in pods)
+        return any(is_ready(p) for p in pods)
 
     return ready
 
@@ -623,15 +626,6 @@ def _real_nodes_down(paths: Paths) -> None:
         raise SystemExit("; ".join(failures))
 
 
-def _wait(condition, what: str, timeout: float = 60) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if condition():
-            return
-        time.sleep(0.5)
-    raise SystemExit(f"timed out waiting for {what}")
-
-
 def _wait_for_default_service_account(paths: Paths, timeout: float = 60) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -649,7 +643,7 @@ def _wait_nodes_ready(paths: Paths, timeout: float = 60) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
         nodes = _api(paths).list_node().items
-        ready = [n for n in nodes if any(c.type == "Ready" and c.status == "True" for c in (n.status.conditions or []))]
+        ready = [n for n in nodes if is_ready(n)]
         if nodes and len(ready) == len(nodes):
             return
         time.sleep(0.5)
@@ -676,7 +670,7 @@ def _restore_pod_readiness(paths: Paths, settle: float = 0.0) -> None:
     while True:
         core = _api(paths)
         nodes = core.list_node().items
-        if all(any(c.type == "Ready" and c.status == "True" for c in (n.status.conditions or [])) for n in nodes):
+        if all(is_ready(n) for n in nodes):
             kwok_nodes = {n.metadata.name for n in nodes if (n.metadata.annotations or {}).get(FAKE_NODE_ANNOTATION)}
             replaced += _replace_not_ready_pods(core, kwok_nodes)
         if time.monotonic() >= deadline:
@@ -694,7 +688,7 @@ def _replace_not_ready_pods(core, kwok_nodes: set[str]) -> int:  # type: ignore[
         and pod.metadata.deletion_timestamp is None
         and pod.spec.node_name in kwok_nodes
         and pod.status.phase == "Running"
-        and not any(c.type == "Ready" and c.status == "True" for c in (pod.status.conditions or []))
+        and not is_ready(pod)
     ]
     for pod in stale:
         core.delete_namespaced_pod(pod.metadata.name, pod.metadata.namespace, grace_period_seconds=0)

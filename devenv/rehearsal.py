@@ -164,18 +164,10 @@ def _web_pods(api: Any) -> list[Any]:
 
 def _available_on(api: Any, excluded: str) -> bool:
     """Both web pods Ready, none on `excluded`, none on its way out."""
+    from devenv.kube import is_ready
+
     pods = _web_pods(api)
-    ready = [p for p in pods if any(c.type == "Ready" and c.status == "True" for c in p.status.conditions or [])]
-    return len(ready) == 2 and all(p.spec.node_name != excluded for p in pods)
-
-
-def _wait(condition: Any, what: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.5)
-    raise SystemExit(f"timed out waiting for {what}")
+    return len([p for p in pods if is_ready(p)]) == 2 and all(p.spec.node_name != excluded for p in pods)
 
 
 def upgrade_node(environment: Environment, api: Any, old: str, name: str, unprotected: bool = False) -> Round:
@@ -184,6 +176,7 @@ def upgrade_node(environment: Environment, api: Any, old: str, name: str, unprot
     from kubernetes import client
 
     from devenv.drain import drain
+    from devenv.kube import wait_until
     from devenv.traffic import Traffic, service_url
 
     result = Round(name=name, old_node=old)
@@ -210,7 +203,7 @@ def upgrade_node(environment: Environment, api: Any, old: str, name: str, unprot
             report = drain(api, old, timeout=300, clock=clock, log=lambda line: None, grace_period_seconds=grace)
             result.events += [(e.seconds, e.what) for e in report.events]
             result.refusals, result.drain_seconds = report.refusals, round(report.seconds, 1)
-            _wait(lambda: _available_on(api, old), f"the web app available without {old}")
+            wait_until(lambda: _available_on(api, old), f"the web app available without {old}", timeout=120)
             note(f"the web app available on {sorted({p.spec.node_name for p in _web_pods(api)})}")
             environment.run("devenv.local_cluster", "remove-real-node", old)
             note(f"removed {old}")

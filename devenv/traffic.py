@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from devenv.dataplane import REAL_NODE_SELECTOR, REAL_NODE_TOLERATION, SYSTEM_POOL_TOLERATION
+from devenv.kube import is_ready, wait_until
 
 CLIENT = "load-client"
 SCRIPT = Path(__file__).resolve().parent / "standin" / "load_client.py"
@@ -69,13 +70,9 @@ def start_client(api_client: Any, namespace: str, image: str, node: str | None =
             "volumes": [{"name": "load", "configMap": {"name": CLIENT}}],
         },
     })  # fmt: skip
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        pod = core.read_namespaced_pod(CLIENT, namespace)
-        if any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or []):
-            return CLIENT
-        time.sleep(0.5)
-    raise SystemExit(f"the traffic client pod in {namespace} did not become ready")
+    ready = lambda: is_ready(core.read_namespaced_pod(CLIENT, namespace))  # noqa: E731
+    wait_until(ready, f"the traffic client pod in {namespace} to become ready", timeout=90)
+    return CLIENT
 
 
 def service_url(api_client: Any, service: str, namespace: str, path: str = "/") -> str:

@@ -121,9 +121,9 @@ def wait_for(condition: Any, what: str, timeout: float = 90, interval: float = 0
 
 def pod_ready(pod: Any) -> bool:
     """A pod that is Ready and not on its way out."""
-    return pod.metadata.deletion_timestamp is None and any(
-        c.type == "Ready" and c.status == "True" for c in (pod.status.conditions or [])
-    )
+    from devenv.kube import is_ready
+
+    return pod.metadata.deletion_timestamp is None and is_ready(pod)
 
 
 # A worker, a jobs-only service and a fixed-size web app beside a stack's own services: every

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from devenv.kube import is_ready
 from harness import pod_ready, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -705,12 +706,7 @@ def test_an_api_server_outage_of_more_than_a_minute_heals_with_cluster_up_and_ma
     try:
         wait_for(
             lambda: (
-                all(not pod_ready(p) for p in _web_pods(dev))
-                and not any(
-                    c.type == "Ready" and c.status == "True"
-                    for n in core.list_node().items
-                    for c in n.status.conditions
-                )
+                all(not pod_ready(p) for p in _web_pods(dev)) and not any(is_ready(n) for n in core.list_node().items)
             ),
             "the node controller to mark every node and web pod NotReady",
             timeout=120,
