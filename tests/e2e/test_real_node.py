@@ -338,19 +338,18 @@ def test_the_engine_runs_the_dev_stack_on_the_real_node_with_the_local_images(re
 # ------------------------------------------------------- Datadog, as stand-ins
 
 
+def _datadog_pods_on_real_nodes(cluster: Cluster, name: str) -> list[V1Pod]:
+    """The Datadog pods `name` on the real nodes, none on its way out."""
+    core, _, _, _ = cluster.api()
+    pods = core.list_namespaced_pod(DATADOG_NS, label_selector=f"app.kubernetes.io/name={name}").items
+    return [p for p in pods if p.spec.node_name in REAL_NODES and p.metadata.deletion_timestamp is None]
+
+
 def _datadog_pod_on_the_real_node(cluster: Cluster, name: str, node: str | None = None) -> V1Pod | None:
     """The Datadog pod `name` on `node`, or on any real node (the Cluster Agent's one pod
     lands on either; the agent DaemonSet has one on each)."""
-    core, _, _, _ = cluster.api()
-    pods = core.list_namespaced_pod(DATADOG_NS, label_selector=f"app.kubernetes.io/name={name}").items
-    on = (lambda n: n == node) if node else (lambda n: (n or "").startswith("real-"))
-    return next((p for p in pods if on(p.spec.node_name) and p.metadata.deletion_timestamp is None), None)
-
-
-def _agents_on_real_nodes(cluster: Cluster) -> list[V1Pod]:
-    core, _, _, _ = cluster.api()
-    pods = core.list_namespaced_pod(DATADOG_NS, label_selector="app.kubernetes.io/name=datadog-agent").items
-    return [p for p in pods if p.spec.node_name in REAL_NODES and p.metadata.deletion_timestamp is None]
+    pods = _datadog_pods_on_real_nodes(cluster, name)
+    return next((p for p in pods if node is None or p.spec.node_name == node), None)
 
 
 def _has_health_port(pod: V1Pod) -> bool:
@@ -358,7 +357,8 @@ def _has_health_port(pod: V1Pod) -> bool:
 
 
 def _agent_on_a_real_node(cluster: Cluster, with_health_port: bool) -> V1Pod | None:
-    return next((p for p in _agents_on_real_nodes(cluster) if _has_health_port(p) == with_health_port), None)
+    agents = _datadog_pods_on_real_nodes(cluster, "datadog-agent")
+    return next((p for p in agents if _has_health_port(p) == with_health_port), None)
 
 
 def _probe(cluster: Cluster, pod: V1Pod, port: int, path: str) -> tuple[int, str]:
@@ -464,7 +464,7 @@ def test_without_its_health_port_the_agent_stays_unready_with_refused_probes(rea
         apps.patch_namespaced_daemon_set("datadog-agent", DATADOG_NS, patch(saved))
         wait_for(
             lambda: (
-                len(agents := _agents_on_real_nodes(real)) == len(REAL_NODES)
+                len(agents := _datadog_pods_on_real_nodes(real, "datadog-agent")) == len(REAL_NODES)
                 and all(_has_health_port(p) and pod_ready(p) for p in agents)
             ),
             "every real node's agent pod with the stack's DD_HEALTH_PORT to be Ready again",
