@@ -85,6 +85,15 @@ run_logged() {
   log "  $name: done in $((SECONDS - start))s"
 }
 
+# go_install_tool NAME VERSION STEP SECONDS PACKAGE: a tool whose module has no replace
+# directives, built by a plain `go install PACKAGE@vVERSION` into the bin dir as NAME.
+go_install_tool() {
+  is_built "$1" "$2" && return 0
+  step "$3" "$1 v$2" "$4" || return 0
+  run_logged "$1" env GOBIN="$BIN" go install -trimpath -ldflags '-s -w' "$5@v$2"
+  mark_built "$1" "$2"
+}
+
 new_wrapper() { # new_wrapper DIR MODULE_NAME
   rm -rf "$1"; mkdir -p "$1"
   (cd "$1" && go mod init "$2" >/dev/null 2>&1)
@@ -242,20 +251,12 @@ build_coredns() {
 }
 
 build_metrics_server() {
-  is_built metrics-server "$METRICS_SERVER_VERSION" && return 0
-  step 12 "metrics-server v$METRICS_SERVER_VERSION" 200 || return 0
-  run_logged metrics-server env GOBIN="$BIN" go install -trimpath -ldflags '-s -w' \
-    "sigs.k8s.io/metrics-server/cmd/metrics-server@v$METRICS_SERVER_VERSION"
-  mark_built metrics-server "$METRICS_SERVER_VERSION"
+  go_install_tool metrics-server "$METRICS_SERVER_VERSION" 12 200 sigs.k8s.io/metrics-server/cmd/metrics-server
 }
 
 # kube-router runs with its NetworkPolicy firewall alone (no routing, no service proxy).
 build_kube_router() {
-  is_built kube-router "$KUBE_ROUTER_VERSION" && return 0
-  step 13 "kube-router v$KUBE_ROUTER_VERSION" 205 || return 0
-  run_logged kube-router env GOBIN="$BIN" go install -trimpath -ldflags '-s -w' \
-    "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@v$KUBE_ROUTER_VERSION"
-  mark_built kube-router "$KUBE_ROUTER_VERSION"
+  go_install_tool kube-router "$KUBE_ROUTER_VERSION" 13 205 github.com/cloudnativelabs/kube-router/v2/cmd/kube-router
 }
 
 # The sandbox ("pause") image's only binary: no registry is reachable, so the
@@ -271,28 +272,17 @@ build_pause() {
 }
 
 build_kwok() {
-  is_built kwok "$KWOK_VERSION" && return 0
-  step 5 "kwok v$KWOK_VERSION" 60 || return 0
-  run_logged kwok env GOBIN="$BIN" go install -trimpath -ldflags '-s -w' "sigs.k8s.io/kwok/cmd/kwok@v$KWOK_VERSION"
-  mark_built kwok "$KWOK_VERSION"
+  go_install_tool kwok "$KWOK_VERSION" 5 60 sigs.k8s.io/kwok/cmd/kwok
 }
 
 build_actionlint() {
-  is_built actionlint "$ACTIONLINT_VERSION" && return 0
-  step 1 "actionlint v$ACTIONLINT_VERSION" 30 || return 0
-  run_logged actionlint env GOBIN="$BIN" go install -trimpath -ldflags '-s -w' \
-    "github.com/rhysd/actionlint/cmd/actionlint@v$ACTIONLINT_VERSION"
-  mark_built actionlint "$ACTIONLINT_VERSION"
+  go_install_tool actionlint "$ACTIONLINT_VERSION" 1 30 github.com/rhysd/actionlint/cmd/actionlint
 }
 
 # kube-score, which tests/test_kube_score.py runs over the rendered prod manifests. A plain
 # `go install` of its release tag: the module has no replace directives.
 build_kube_score() {
-  is_built kube-score "$KUBE_SCORE_VERSION" && return 0
-  step 14 "kube-score v$KUBE_SCORE_VERSION" 48 || return 0
-  run_logged kube-score env GOBIN="$BIN" go install -trimpath -ldflags '-s -w' \
-    "github.com/zegl/kube-score/cmd/kube-score@v$KUBE_SCORE_VERSION"
-  mark_built kube-score "$KUBE_SCORE_VERSION"
+  go_install_tool kube-score "$KUBE_SCORE_VERSION" 14 48 github.com/zegl/kube-score/cmd/kube-score
 }
 
 install_language_host() {
