@@ -1,5 +1,5 @@
 """Small helpers around a Kubernetes API server: what a failed request says, in a few
-words; whether an object is Ready; waiting for a condition."""
+words; whether an object is Ready; waiting for a condition; re-creating a deleted object."""
 
 from __future__ import annotations
 
@@ -13,6 +13,13 @@ from typing import Any
 def is_ready(obj: Any) -> bool:
     """A pod or node whose `Ready` condition is True."""
     return any(c.type == "Ready" and c.status == "True" for c in (obj.status.conditions or []))
+
+
+def recreatable(saved: dict[str, Any]) -> dict[str, Any]:
+    """A serialised object as the body that creates it again: its name, namespace, labels and
+    annotations kept, what the server set (uid, resourceVersion, timestamps) and its status not."""
+    metadata = {k: v for k, v in saved["metadata"].items() if k in ("name", "namespace", "labels", "annotations")}
+    return {**{k: v for k, v in saved.items() if k != "status"}, "metadata": metadata}
 
 
 def wait_until(condition: Callable[[], object], what: str, timeout: float, interval: float = 0.5) -> None:

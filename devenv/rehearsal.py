@@ -176,7 +176,7 @@ def upgrade_node(environment: Environment, api: Any, old: str, name: str, unprot
     from kubernetes import client
 
     from devenv.drain import drain
-    from devenv.kube import wait_until
+    from devenv.kube import recreatable, wait_until
     from devenv.traffic import Traffic, service_url
 
     result = Round(name=name, old_node=old)
@@ -210,11 +210,7 @@ def upgrade_node(environment: Environment, api: Any, old: str, name: str, unprot
             time.sleep(3)
     finally:
         if saved is not None:
-            body = client.ApiClient().sanitize_for_serialization(saved)
-            body["metadata"] = {
-                k: body["metadata"][k] for k in ("name", "namespace", "labels") if k in body["metadata"]
-            }
-            body.pop("status", None)
+            body = recreatable(client.ApiClient().sanitize_for_serialization(saved))
             policy.create_namespaced_pod_disruption_budget(NS, body)
     result.sent, result.failed = traffic.total, len(traffic.failures)
     result.failures, result.served_by = traffic.failures[:10], dict(traffic.served)

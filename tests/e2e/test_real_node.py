@@ -52,6 +52,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from devenv import traffic
+from devenv.kube import recreatable
 from devenv.node_network import NodeNetwork
 from harness import pod_ready, wait_for
 
@@ -696,12 +697,7 @@ def _policies_removed(cluster: Cluster, namespace: str, names: list[str] | None 
         yield
     finally:
         for policy in saved:
-            metadata = {
-                k: policy["metadata"][k]
-                for k in ("name", "namespace", "labels", "annotations")
-                if k in policy["metadata"]
-            }
-            networking.create_namespaced_network_policy(namespace, {**policy, "metadata": metadata})
+            networking.create_namespaced_network_policy(namespace, recreatable(policy))
         time.sleep(3)
 
 
@@ -993,8 +989,7 @@ def test_without_the_autoscaler_the_same_load_adds_no_pod(real: Cluster) -> None
         # The load was real: the pods ran above the 50 % target the autoscaler would have acted on.
         assert client_load.failures == [] and max(cpu) > 50, (cpu, client_load.failures[:3])
     finally:
-        metadata = {k: saved["metadata"][k] for k in ("name", "namespace", "labels") if k in saved["metadata"]}
-        autoscaling.create_namespaced_horizontal_pod_autoscaler(NS, {**saved, "metadata": metadata, "status": None})
+        autoscaling.create_namespaced_horizontal_pod_autoscaler(NS, recreatable(saved))
 
 
 def test_a_second_cluster_with_a_real_node_runs_beside_this_one_and_leaves_it_alone(real: Cluster) -> None:
