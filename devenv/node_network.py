@@ -31,7 +31,8 @@ PODS_PER_NODE_BLOCK = 64
 MAX_REAL_NODES = 3
 
 
-def _run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+def run_checked(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run a host command; with `check`, a failure stops with one line: the command and its error."""
     result = subprocess.run(args, capture_output=True, text=True)
     if check and result.returncode != 0:
         raise SystemExit(f"{' '.join(args)} failed: {result.stderr.strip()[-1500:]}")
@@ -130,7 +131,7 @@ class NodeNetwork:
         return ["nsenter", f"--net={self.netns_path}", *args]
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        return _run(*self.command(*args), check=check)
+        return run_checked(*self.command(*args), check=check)
 
     def exists(self) -> bool:
         return self.netns_path.exists()
@@ -141,15 +142,15 @@ class NodeNetwork:
         """Make the namespace, the link, the bridge, the routes and the guard (idempotent)."""
         self._refuse_overlaps()
         if not self.exists():
-            _run("ip", "netns", "add", self.netns)
-        if _run("ip", "link", "show", self.host_veth, check=False).returncode != 0:
-            _run("ip", "link", "add", self.host_veth, "type", "veth", "peer", "name", self.ns_veth,
+            run_checked("ip", "netns", "add", self.netns)
+        if run_checked("ip", "link", "show", self.host_veth, check=False).returncode != 0:
+            run_checked("ip", "link", "add", self.host_veth, "type", "veth", "peer", "name", self.ns_veth,
                  "netns", self.netns)  # fmt: skip
-            _run("ip", "addr", "add", f"{self.host_ip}/30", "dev", self.host_veth)
-        _run("ip", "link", "set", self.host_veth, "up")
+            run_checked("ip", "addr", "add", f"{self.host_ip}/30", "dev", self.host_veth)
+        run_checked("ip", "link", "set", self.host_veth, "up")
         self._inside()
         for cidr in (self.block, self.service_cidr):
-            _run("ip", "route", "replace", cidr, "via", self.ns_ip, "dev", self.host_veth)
+            run_checked("ip", "route", "replace", cidr, "via", self.ns_ip, "dev", self.host_veth)
 
     def _inside(self) -> None:
         self.run("ip", "link", "set", "lo", "up")
@@ -204,7 +205,7 @@ table inet aks-guard {{
     def _refuse_overlaps(self) -> None:
         """Another cluster's or anything else's route over one of our ranges: stop, naming it."""
         ours = [ipaddress.ip_network(c) for c in (self.block, self.link, self.service_cidr)]
-        for line in _run("ip", "-4", "route", "show").stdout.splitlines():
+        for line in run_checked("ip", "-4", "route", "show").stdout.splitlines():
             destination = line.split()[0]
             if destination == "default" or f"dev {self.host_veth}" in line:
                 continue
@@ -221,10 +222,10 @@ table inet aks-guard {{
 
     def down(self) -> None:
         """Remove the namespace (its bridge, link end and guard go with it) and the host's end."""
-        if _run("ip", "link", "show", self.host_veth, check=False).returncode == 0:
-            _run("ip", "link", "del", self.host_veth)
+        if run_checked("ip", "link", "show", self.host_veth, check=False).returncode == 0:
+            run_checked("ip", "link", "del", self.host_veth)
         if self.exists():
-            _run("ip", "netns", "del", self.netns)
+            run_checked("ip", "netns", "del", self.netns)
 
 
 def service_cidr(offset: int) -> str:

@@ -28,13 +28,12 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from devenv.node_network import NodeNetwork
+from devenv.node_network import NodeNetwork, run_checked
 from devenv.paths import tools_bin
 from settings.types import split_image
 
@@ -243,13 +242,6 @@ def pod_host_path(shared: Path, network: NodeNetwork, path: str) -> str:
 # ---------------------------------------------------------------- helpers
 
 
-def _run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(args, capture_output=True, text=True)
-    if check and result.returncode != 0:
-        raise SystemExit(f"{' '.join(args)} failed: {result.stderr.strip()[-1500:]}")
-    return result
-
-
 def _cgroup_dirs(node: RealNode) -> list[Path]:
     return [d / node.cgroup for d in sorted(CGROUP_V1.iterdir()) if (d / "cgroup.procs").exists()]
 
@@ -305,8 +297,8 @@ def _shared_mount(path: Path) -> None:
     mounts in its own namespace then appear in ours, where containerd looks."""
     path.mkdir(parents=True, exist_ok=True)
     if not _is_mountpoint(path):
-        _run("mount", "--bind", str(path), str(path))
-    _run("mount", "--make-shared", str(path))
+        run_checked("mount", "--bind", str(path), str(path))
+    run_checked("mount", "--make-shared", str(path))
 
 
 def _mountpoints_under(root: Path) -> list[str]:
@@ -357,16 +349,17 @@ def up(node: RealNode, start, kubeconfig: Path, client_ca: Path, images: dict[st
     start(containerd, node.network.command("containerd", "--config", str(node.dir("containerd.toml"))))
     _wait_for_socket(node)
     for ref, tarball in images.items():
-        _run("ctr", "--address", str(node.sock), "-n", "k8s.io", "images", "import",
+        run_checked("ctr", "--address", str(node.sock), "-n", "k8s.io", "images", "import",
              "--base-name", split_image(ref)[0], str(tarball))  # fmt: skip
     log(f"{node.name}: imported {len(images)} images into its containerd")
     start(kubelet, _kubelet_command(node, kubeconfig))
 
 
 def _wait_for_socket(node: RealNode, timeout: float = 30) -> None:
+    version = ("ctr", "--address", str(node.sock), "version")
     deadline = time.time() + timeout
     while time.time() < deadline:
-        if node.sock.exists() and _run("ctr", "--address", str(node.sock), "version", check=False).returncode == 0:
+        if node.sock.exists() and run_checked(*version, check=False).returncode == 0:
             return
         time.sleep(0.2)
     raise SystemExit("containerd did not start; see logs/containerd.log")
@@ -464,7 +457,7 @@ def down(node: RealNode, stop) -> None:  # type: ignore[no-untyped-def]
     stop(containerd)
     shutil.rmtree(node.run_dir, ignore_errors=True)
     for point in sorted(_mountpoints_under(node.root), key=len, reverse=True):
-        _run("umount", "-l", point, check=False)
+        run_checked("umount", "-l", point, check=False)
     for base in _cgroup_dirs(node):
         for cgroup in _cgroup_tree(base):
             _rmdir_cgroup(cgroup)
@@ -475,7 +468,7 @@ def remove_host_leftovers(shared: Path) -> None:
     """This cluster no longer uses the host directories; the last cluster to go removes
     those real nodes made, so one cluster's `down` never removes another's."""
     for point in sorted(_mountpoints_under(shared), key=len, reverse=True):
-        _run("umount", "-l", point, check=False)
+        run_checked("umount", "-l", point, check=False)
     with _host_record() as record:
         record["clusters"] = [c for c in record["clusters"] if c != str(shared)]
         if record["clusters"]:

@@ -71,7 +71,7 @@ def test_a_node_beyond_the_blocks_room_is_refused() -> None:
 
 
 def _routes(monkeypatch: pytest.MonkeyPatch, table: str) -> None:
-    monkeypatch.setattr(node_network, "_run", lambda *args, check=True: Ns(stdout=table, returncode=0))
+    monkeypatch.setattr(node_network, "run_checked", lambda *args, check=True: Ns(stdout=table, returncode=0))
 
 
 def test_a_route_over_the_clusters_ranges_is_refused_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
