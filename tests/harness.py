@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
+import socket
 from typing import Any
 
 from offline.engine import (
@@ -56,6 +57,7 @@ __all__ = [
     "evaluate_bootstrap",
     "evaluate_fresh",
     "evaluate_recording",
+    "free_port",
     "is_secret",
     "monitor_specs_for",
     "patched_stack_file",
@@ -117,6 +119,13 @@ def wait_for(condition: Any, what: str, timeout: float = 90, interval: float = 0
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    """A loopback port nothing listens on at the moment of asking (TCP, or `kind`)."""
+    with socket.socket(socket.AF_INET, kind) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def pod_ready(pod: Any) -> bool:

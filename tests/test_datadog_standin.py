@@ -16,16 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import ROOT
+from harness import ROOT, free_port
 
 PROGRAM = ROOT / "devenv" / "standin" / "datadog.py"
 TOKEN = "t" * 32
-
-
-def _free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _start(tmp_path: Path, role: str, args: list[str], env: dict[str, str]) -> subprocess.Popen:
@@ -80,8 +74,8 @@ def _get(port: int, path: str) -> tuple[int, dict]:
 
 def test_the_agent_answers_every_probe_path_on_its_health_port_and_stops_on_sigterm(tmp_path: Path) -> None:
     _image_dirs(tmp_path)
-    port = _free_port()
-    env = {"DD_HEALTH_PORT": str(port), "DD_DOGSTATSD_PORT": str(_free_port(socket.SOCK_DGRAM))}
+    port = free_port()
+    env = {"DD_HEALTH_PORT": str(port), "DD_DOGSTATSD_PORT": str(free_port(socket.SOCK_DGRAM))}
     agent = _start(tmp_path, "agent", ["run"], env)
     try:
         _wait_running(agent)
@@ -97,7 +91,7 @@ def test_the_agent_answers_every_probe_path_on_its_health_port_and_stops_on_sigt
 def test_without_a_health_port_the_agent_runs_but_nothing_answers_its_probes(tmp_path: Path) -> None:
     """health_port defaults to 0: no server, so a manifest that forgets DD_HEALTH_PORT gets refused probes."""
     _image_dirs(tmp_path)
-    agent = _start(tmp_path, "agent", ["run"], {"DD_DOGSTATSD_PORT": str(_free_port(socket.SOCK_DGRAM))})
+    agent = _start(tmp_path, "agent", ["run"], {"DD_DOGSTATSD_PORT": str(free_port(socket.SOCK_DGRAM))})
     try:
         _wait_running(agent)
         assert _tcp_listeners(agent.pid) == 0
@@ -108,7 +102,7 @@ def test_without_a_health_port_the_agent_runs_but_nothing_answers_its_probes(tmp
 def test_the_agent_refuses_to_start_without_a_writable_config_dir_for_its_auth_token(tmp_path: Path) -> None:
     (tmp_path / "etc").mkdir()
     (tmp_path / "etc/datadog-agent").write_text("not a directory")  # as a read-only, unmounted path would fail
-    agent = _start(tmp_path, "agent", ["run"], {"DD_HEALTH_PORT": str(_free_port())})
+    agent = _start(tmp_path, "agent", ["run"], {"DD_HEALTH_PORT": str(free_port())})
     output, _ = agent.communicate(timeout=10)
     assert agent.returncode == 1 and "cannot create the IPC auth token" in output, output
 
@@ -123,7 +117,7 @@ def test_the_agent_refuses_to_start_without_a_writable_config_dir_for_its_auth_t
 )
 def test_the_cluster_agent_refuses_to_start(tmp_path: Path, env: dict[str, str], message: str) -> None:
     _image_dirs(tmp_path)
-    dca = _start(tmp_path, "datadog-cluster-agent", ["start"], {"DD_HEALTH_PORT": str(_free_port()), **env})
+    dca = _start(tmp_path, "datadog-cluster-agent", ["start"], {"DD_HEALTH_PORT": str(free_port()), **env})
     output, _ = dca.communicate(timeout=10)
     assert dca.returncode == 1 and message in output, output
 
@@ -131,7 +125,7 @@ def test_the_cluster_agent_refuses_to_start(tmp_path: Path, env: dict[str, str],
 def test_the_trace_agent_exits_cleanly_when_apm_is_off_and_fails_without_an_api_key(tmp_path: Path) -> None:
     off = _start(tmp_path, "trace-agent", [], {"DD_APM_ENABLED": "false", "DD_API_KEY": "k"})
     assert off.wait(timeout=10) == 0
-    keyless = _start(tmp_path, "trace-agent", [], {"DD_APM_RECEIVER_PORT": str(_free_port())})
+    keyless = _start(tmp_path, "trace-agent", [], {"DD_APM_RECEIVER_PORT": str(free_port())})
     output, _ = keyless.communicate(timeout=10)
     assert keyless.returncode == 1 and "no API key configured" in output, output
 
@@ -141,8 +135,8 @@ def test_the_cluster_agent_lists_the_check_configs_it_finds_in_its_confd_path(tm
     check = tmp_path / "etc/datadog-agent/conf.d/kubernetes_state_core.d/kubernetes_state_core.yaml.default"
     check.parent.mkdir(parents=True)
     check.write_text("instances: [{}]\n")
-    env = {"DD_API_KEY": "k", "DD_CLUSTER_AGENT_AUTH_TOKEN": TOKEN, "DD_HEALTH_PORT": str(_free_port())}
-    env["DD_CLUSTER_AGENT_CMD_PORT"] = str(_free_port())
+    env = {"DD_API_KEY": "k", "DD_CLUSTER_AGENT_AUTH_TOKEN": TOKEN, "DD_HEALTH_PORT": str(free_port())}
+    env["DD_CLUSTER_AGENT_CMD_PORT"] = str(free_port())
     dca = _start(tmp_path, "datadog-cluster-agent", ["start"], env)
     try:
         output = _wait_running(dca)

@@ -45,7 +45,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from components.kubernetes.hardening import RUN_AS_USER
-from harness import Evaluation, evaluate, patched_stack_file
+from harness import Evaluation, evaluate, free_port, patched_stack_file
 
 LOOPBACK = "127.0.0.1"
 # Trusting loopback makes the test's own requests come "from the ingress controller".
@@ -168,12 +168,6 @@ def drain_pod() -> WebPod:
 # -------------------------------------------------------------- running nginx
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind((LOOPBACK, 0))
-        return s.getsockname()[1]
-
-
 def _replace_once(text: str, pattern: str, replacement: str) -> str:
     result, count = re.subn(pattern, replacement, text, flags=re.M)
     assert count == 1, f"expected exactly one match of {pattern!r} in the rendered nginx.conf, found {count}"
@@ -184,7 +178,7 @@ def _replace_once(text: str, pattern: str, replacement: str) -> str:
 class Nginx:
     pod: WebPod
     app_port: int
-    port: int = field(default_factory=_free_port)
+    port: int = field(default_factory=free_port)
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="nginx-pod-")))
     mounts: dict[str, Path] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None

@@ -21,6 +21,7 @@ import pytest
 from devenv import node_network
 from devenv.dataplane import corefile, kube_proxy_config
 from devenv.node_network import MAX_REAL_NODES, NodeNetwork
+from harness import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -151,12 +152,6 @@ def test_the_corefile_uses_only_plugins_the_build_compiles_in_and_no_forward() -
     assert "forward" not in corefile()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _upper_case_server() -> tuple[socket.socket, list[bytes]]:
     """A target that answers each chunk in upper case and records what it got."""
     server = socket.socket()
@@ -194,7 +189,7 @@ def _relay(listen: int, target: int) -> subprocess.Popen:
 
 def test_the_api_relay_carries_bytes_both_ways_and_stops_on_sigterm() -> None:
     server, received = _upper_case_server()
-    listen = _free_port()
+    listen = free_port()
     relay = _relay(listen, server.getsockname()[1])
     try:
         with _connect_when_listening(listen) as client:
@@ -214,7 +209,7 @@ def test_the_api_relay_carries_bytes_both_ways_and_stops_on_sigterm() -> None:
 
 
 def test_the_api_relay_closes_a_client_when_the_api_server_is_down() -> None:
-    listen, nothing = _free_port(), _free_port()
+    listen, nothing = free_port(), free_port()
     relay = _relay(listen, nothing)
     try:
         with _connect_when_listening(listen) as client:
